@@ -1,0 +1,45 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Otter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "otter", targets: ["otter"]),
+        .executable(name: "tuf-conformance-client", targets: ["tuf-conformance-client"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C shims: one system library each, imported by exactly one Swift module.
+        .systemLibrary(name: "COSTree", pkgConfig: "ostree-1",
+                       providers: [.apt(["libostree-dev", "libglib2.0-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // Wrappers over the C libraries.
+        .target(name: "OtterCrypto", dependencies: ["COpenSSL"]),
+        .target(name: "OSTree", dependencies: ["COSTree", "OtterCrypto"]),
+        .target(name: "HTTP", dependencies: ["CCurl"]),
+
+        // Pure logic.
+        .target(name: "TUF", dependencies: ["OtterCrypto", "HTTP"]),
+
+        // Front ends and executables.
+        .target(name: "OtterCLI", dependencies: [
+            "OSTree", "OtterCrypto", "TUF", "HTTP",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "otter", dependencies: ["OtterCLI"]),
+        .executableTarget(name: "tuf-conformance-client", dependencies: ["TUF", "HTTP"]),
+
+        .testTarget(name: "OtterCryptoTests", dependencies: ["OtterCrypto"]),
+        .testTarget(name: "OSTreeTests", dependencies: ["OSTree", "OtterCrypto"]),
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

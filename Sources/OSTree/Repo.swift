@@ -1,0 +1,2 @@
+import COSTree
+import OtterCrypto

@@ -1,0 +1,3 @@
+import OtterCLI
+
+await Otter.main()
