@@ -40,6 +40,7 @@ let package = Package(
         .testTarget(name: "OtterCryptoTests", dependencies: ["OtterCrypto"]),
         .testTarget(name: "OSTreeTests", dependencies: ["OSTree", "OtterCrypto"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ],
     swiftLanguageModes: [.v6]
 )
