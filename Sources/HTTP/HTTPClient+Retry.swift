@@ -1,0 +1,88 @@
+extension HTTPClient {
+    /// The retry loop around single attempts: bounded, with exponential backoff, resuming
+    /// sinks from what they already hold.
+    func perform(_ request: HTTPRequest, destination: BodyDestination,
+                 progress: HTTPProgressHandler?) async throws -> HTTPResponse {
+        let policy = configuration.retry
+        var metrics = HTTPTransferMetrics()
+        var rangeAllowed = true
+        while true {
+            try Task.checkCancellation()
+            var offset: Int64 = 0
+            if rangeAllowed, case .sink(let box) = destination { offset = max(0, box.sink.resumeOffset) }
+            let transfer: Transfer
+            do {
+                transfer = try Transfer(request: request, configuration: configuration, destination: destination,
+                                        requestedOffset: offset, progress: progress)
+            } catch {
+                throw error.after(attempts: max(1, metrics.attempts))
+            }
+            let outcome = await engine.run(transfer)
+            metrics.attempts += 1
+            metrics.connectionsOpened += outcome.connectionsOpened
+            metrics.bodyBytesReceived += outcome.bodyBytesReceived
+
+            let retryAfter: Duration?
+            switch outcome.result {
+            case .cancelled:
+                throw CancellationError()
+            case .response(let head, let body):
+                guard Self.isTransient(status: head.status, request), metrics.attempts < policy.maxAttempts else {
+                    metrics.resumedFrom = outcome.resumedFrom
+                    return HTTPResponse(method: request.method, head: head, body: body, metrics: metrics)
+                }
+                retryAfter = Self.retryAfter(head)
+            case .failure(let error):
+                // The stored part is not a prefix of this resource (any more): start over once.
+                if error.status == 416, offset > 0, rangeAllowed {
+                    rangeAllowed = false
+                    continue
+                }
+                guard Self.isTransient(error, request), metrics.attempts < policy.maxAttempts else {
+                    throw error.after(attempts: metrics.attempts)
+                }
+                retryAfter = error.response.flatMap(Self.retryAfter)
+            }
+            var delay = policy.delay(after: metrics.attempts)
+            if let retryAfter { delay = min(max(delay, retryAfter), policy.maxDelay) }
+            // Up to 10 % jitter, so a fleet that failed together does not retry together.
+            delay += delay * Double.random(in: 0..<0.1)
+            try await Task.sleep(for: delay)
+        }
+    }
+
+    static func isTransient(status: Int, _ request: HTTPRequest) -> Bool {
+        if status == 429 || status == 503 { return true }
+        guard request.isRetryable else { return false }
+        return status == 408 || status == 500 || status == 502 || status == 504 || (status >= 507 && status < 600)
+    }
+
+    static func isTransient(_ error: HTTPError, _ request: HTTPRequest) -> Bool {
+        switch error.kind {
+        case .couldNotConnect, .couldNotResolveHost:
+            return true
+        case .timedOut, .connectionLost:
+            return request.isRetryable
+        case .status(let status):
+            return isTransient(status: status, request)
+        default:
+            return false
+        }
+    }
+
+    /// `Retry-After` in seconds (RFC 9110 §10.2.3); the HTTP-date form is ignored.
+    static func retryAfter(_ head: HTTPResponseHead) -> Duration? {
+        guard let value = head.headers["Retry-After"], let seconds = Int(value.trimmingSpaces()), seconds >= 0 else {
+            return nil
+        }
+        return .seconds(seconds)
+    }
+}
+
+extension HTTPError {
+    func after(attempts: Int) -> HTTPError {
+        var error = self
+        error.attempts = attempts
+        return error
+    }
+}
