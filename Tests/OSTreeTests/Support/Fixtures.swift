@@ -1,0 +1,179 @@
+import Foundation
+import OtterCrypto
+import Testing
+
+/// Runs a command and returns its stdout; throws with stderr when it exits non-zero.
+@discardableResult
+func sh(_ args: [String], cwd: String? = nil, env: [String: String] = [:], allowFailure: Bool = false) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = args
+    if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    if !env.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Drain stderr on another thread while reading stdout, so a chatty command cannot stall.
+    final class Box: @unchecked Sendable { var data = Data() }
+    let errBox = Box()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    group.wait()
+    process.waitUntilExit()
+    if process.terminationStatus != 0 && !allowFailure {
+        throw ShellError(command: args.joined(separator: " "), status: process.terminationStatus,
+                         stderr: String(decoding: errBox.data, as: UTF8.self) + stdout)
+    }
+    return stdout
+}
+
+struct ShellError: Error, CustomStringConvertible {
+    let command: String
+    let status: Int32
+    let stderr: String
+    var description: String { "`\(command)` exited \(status): \(stderr)" }
+}
+
+/// A temporary directory removed at deinit (deployments are immutable: chattr -i first).
+final class TempDir: @unchecked Sendable {
+    let path: String
+
+    init(_ label: String = "otter-test") {
+        var template = Array("/tmp/\(label).XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+
+    func sub(_ name: String) -> String {
+        let p = "\(path)/\(name)"
+        try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        return p
+    }
+
+    deinit {
+        _ = try? sh(["chattr", "-R", "-i", path], allowFailure: true)
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+func write(_ text: String, to path: String) throws {
+    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+/// A deployable root file system: os-release, a kernel and initramfs, and the top-level layout
+/// that also lets a test chroot into a deployment ("fake booted", see BootedSysroot).
+func makeRootfs(at dir: String, version: String, payloadFiles: Int = 0, payloadSize: Int = 0, seed: Int = 0) throws {
+    let fm = FileManager.default
+    for sub in ["usr/etc", "usr/lib/modules/6.1.0", "usr/bin", "usr/share/payload", "opt", "host", "sysroot", "run", "proc", "dev", "tmp", "sys", "boot", "var"] {
+        try fm.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
+    }
+    for (link, target) in [("lib", "usr/lib"), ("lib64", "usr/lib64"), ("bin", "usr/bin"), ("sbin", "usr/sbin"), ("ostree", "sysroot/ostree")] {
+        try? fm.createSymbolicLink(atPath: "\(dir)/\(link)", withDestinationPath: target)
+    }
+    try write("ID=otter\nPRETTY_NAME=\"Otter test OS \(version)\"\nVERSION_ID=\(version)\n", to: "\(dir)/usr/etc/os-release")
+    try write("kernel for \(version)\n", to: "\(dir)/usr/lib/modules/6.1.0/vmlinuz")
+    try write("initramfs\n", to: "\(dir)/usr/lib/modules/6.1.0/initramfs.img")
+    try write("\(version)\n", to: "\(dir)/usr/bin/otter-test-version")
+    // Pseudo-random payload, deterministic per (file, seed) so that two versions share or differ.
+    for i in 0..<payloadFiles {
+        var state = UInt64(i &* 2654435761 &+ seed &* 40503 &+ 1)
+        var bytes = [UInt8](repeating: 0, count: payloadSize)
+        for j in 0..<payloadSize {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            bytes[j] = UInt8(truncatingIfNeeded: state >> 33)
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/usr/share/payload/f\(i)"))
+    }
+}
+
+/// An archive repo on the "server" side, written with the ostree CLI (an independent peer).
+struct ServerRepo {
+    let path: String
+
+    init(at path: String) throws {
+        self.path = path
+        try sh(["ostree", "init", "--repo=\(path)", "--mode=archive"])
+    }
+
+    func commit(_ rootfs: String, branch: String = "os/main", version: String) throws -> String {
+        try sh(["ostree", "commit", "--repo=\(path)", "-b", branch, "--subject=Otter test \(version)",
+                "--body=body of \(version)", "--add-metadata-string=version=\(version)", rootfs])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func staticDelta(from: String, to: String) throws {
+        try sh(["ostree", "static-delta", "generate", "--repo=\(path)", "--from=\(from)", "--to=\(to)"])
+    }
+
+    func objectPath(_ checksum: String, _ type: String) -> String {
+        "\(path)/objects/\(checksum.prefix(2))/\(checksum.dropFirst(2)).\(type)"
+    }
+}
+
+/// The python loopback server (Support/serve.py), stopped by PID.
+final class FileServer: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let logPath: String
+
+    init(directory: String, dieAfterBytes: Int = 0, rate: Int = 0, logPath: String? = nil) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("serve.py").path
+        self.logPath = logPath ?? "\(directory)/../server-\(UInt32.random(in: 0...UInt32.max)).log"
+        var args = [script, directory, "--log", self.logPath]
+        if dieAfterBytes > 0 { args += ["--die-after-bytes", String(dieAfterBytes)] }
+        if rate > 0 { args += ["--rate", String(rate)] }
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = args
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        var line = Data()
+        while true {
+            let byte = out.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data([10]) { break }
+            line.append(byte)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self)) else { throw ShellError(command: "serve.py", status: -1, stderr: "no port") }
+        self.port = port
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    var log: [String] { ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+
+    func waitForExit() { process.waitUntilExit() }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
+}
+
+/// A test sysroot: `ostree admin init-fs` + `os-init`, as the CLI makes it.
+func makeSysroot(at path: String, osname: String = "otter") throws {
+    try sh(["ostree", "admin", "init-fs", path])
+    try sh(["ostree", "admin", "os-init", "--sysroot=\(path)", osname])
+}
+
+/// A key pair whose public half is also written as an ostree trusted-keys file.
+struct SigningKey {
+    let key: Ed25519PrivateKey
+    let publicFile: String
+    let secretFile: String
+
+    init(in dir: String, name: String = "signing") throws {
+        key = try Ed25519PrivateKey()
+        publicFile = "\(dir)/\(name).pub"
+        secretFile = "\(dir)/\(name).sec"
+        try write(key.publicKey.base64 + "\n", to: publicFile)
+        try write(key.ostreeBase64 + "\n", to: secretFile)
+    }
+}
