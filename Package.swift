@@ -39,7 +39,7 @@ let package = Package(
 
         .testTarget(name: "OtterCryptoTests", dependencies: ["OtterCrypto"]),
         .testTarget(name: "OSTreeTests", dependencies: ["OSTree", "OtterCrypto"]),
-        .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP"]),
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP", "tuf-conformance-client"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ],
     swiftLanguageModes: [.v6]
