@@ -39,7 +39,8 @@ let package = Package(
 
         .testTarget(name: "OtterCryptoTests", dependencies: ["OtterCrypto"]),
         .testTarget(name: "OSTreeTests", dependencies: ["OSTree", "OtterCrypto"]),
-        .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP", "tuf-conformance-client"]),
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP", "tuf-conformance-client"],
+                    exclude: ["Interop"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ],
     swiftLanguageModes: [.v6]

@@ -48,6 +48,21 @@ final class LocalServer: @unchecked Sendable {
         }
     }
 
+    /// Serves every file under `directory` as `/repo/<relative path>`.
+    func serveDirectory(_ directory: String) {
+        var found: [String: [UInt8]] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: directory)
+        while let relative = enumerator?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            let path = directory + "/" + relative
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+               let data = FileManager.default.contents(atPath: path) {
+                found["/repo/" + relative] = Array(data)
+            }
+        }
+        lock.withLock { files = found }
+    }
+
     func set(_ path: String, _ bytes: [UInt8]?) { lock.withLock { files[path] = bytes } }
 
     var requests: [String] { lock.withLock { _requests } }
