@@ -67,10 +67,14 @@ public struct TUFKey: Sendable {
 
     /// Whether `signature` (already hex-decoded) is this key's signature over `payload`.
     public func verifies(_ signature: [UInt8], over payload: [UInt8]) -> Bool {
+        payload.withUnsafeBytes { verifies(signature, overBytes: $0) }
+    }
+
+    public func verifies(_ signature: [UInt8], overBytes payload: UnsafeRawBufferPointer) -> Bool {
         switch verifier {
-        case .ed25519(let key): key.isValidSignature(signature, for: payload)
-        case .ecdsa(let key): key.isValidSignature(signature, for: payload)
-        case .rsaPSS(let key): key.isValidPSSSignature(signature, for: payload)
+        case .ed25519(let key): key.isValidSignature(signature, forBytes: payload)
+        case .ecdsa(let key): key.isValidSignature(signature, forBytes: payload)
+        case .rsaPSS(let key): key.isValidPSSSignature(signature, forBytes: payload)
         case .unusable: false
         }
     }

@@ -43,31 +43,96 @@ extension Character {
     var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }
 
+/// The bytes a signature covers: a range of a buffer (the received file, or a canonical copy).
+public struct Payload: Sendable {
+    public let bytes: [UInt8]
+    public let range: Range<Int>
+
+    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+        bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+
+    public var contents: [UInt8] { Array(bytes[range]) }
+}
+
+/// A member of `signed` left as received bytes instead of a parsed tree (a role's bulk, such
+/// as the `targets` map of a large targets file).
+public struct RawValue: Sendable {
+    public let bytes: [UInt8]
+    public let range: Range<Int>
+}
+
 /// What a role's `signed` object parses into.
 public protocol SignedRole: Sendable {
     static var type: String { get }
+    /// A member of `signed` the role wants as `RawValue` rather than as a tree.
+    static var rawMember: String? { get }
     var common: CommonFields { get }
-    init(signed: JSONObject, role: String) throws(TUFError)
+    init(signed: JSONObject, raw: RawValue?, role: String) throws(TUFError)
 }
 
 extension SignedRole {
+    public static var rawMember: String? { nil }
     public var version: Int64 { common.version }
     public var expires: Timestamp { common.expires }
     public func isExpired(at now: Timestamp) -> Bool { now >= common.expires }
+
+    public init(signed: JSONObject, role: String) throws(TUFError) {
+        try self.init(signed: signed, raw: nil, role: role)
+    }
 }
 
-/// A metadata file: the `signatures` and the parsed `signed` object, plus that object exactly as
-/// received, whose canonical form is the signed payload.
+/// A metadata file: the `signatures` and the parsed `signed` object. The signed payload is the
+/// canonical JSON of `signed` exactly as received, unknown members included.
 public struct Metadata<Role: SignedRole>: Sendable {
     public let signatures: [Signature]
     public let signed: Role
-    public let signedJSON: JSONObject
+    private enum Source: Sendable {
+        case tree(JSONObject)
+        case raw([UInt8], Range<Int>)
+    }
+    private let source: Source
 
     /// Parses `bytes` as metadata of `Role`. `role` names the file in errors.
+    ///
+    /// The envelope is split without building one tree for the whole file: each member of
+    /// `signed` is parsed on its own by the strict parser (the role's raw member entry by entry,
+    /// by the role), and the payload is canonicalised straight from `bytes`.
     public static func parse(_ bytes: [UInt8], role: String, parser: JSONParser = JSONParser()) throws(TUFError) -> Metadata {
-        let json: JSON
-        do { json = try parser.parse(bytes) } catch { throw TUFError(.malformed, "\(role): \(error)") }
-        return try Metadata(json: json, role: role)
+        guard bytes.count <= parser.maxBytes else {
+            throw TUFError(.malformed, "\(role): \(bytes.count) bytes, more than the limit of \(parser.maxBytes)")
+        }
+        do {
+            let top = try RawJSON.members(of: bytes, in: 0..<bytes.count)
+            var signatures: JSON?
+            var signedRange: Range<Int>?
+            for member in top {
+                if member.key == "signed" {
+                    signedRange = member.range
+                } else {
+                    let value = try parser.parse(Array(bytes[member.range]))
+                    if member.key == "signatures" { signatures = value }
+                }
+            }
+            guard let signedRange else { throw TUFError(.malformed, "\(role): metadata has no \"signed\" object") }
+            let members = try RawJSON.members(of: bytes, in: signedRange)
+            var signed = JSONObject()
+            var raw: RawValue?
+            for member in members {
+                if member.key == Role.rawMember {
+                    raw = RawValue(bytes: bytes, range: member.range)
+                } else {
+                    signed[member.key] = try parser.parse(Array(bytes[member.range]))
+                }
+            }
+            return try Metadata(signatures: signatures, signed: signed, raw: raw, source: .raw(bytes, signedRange), role: role)
+        } catch let error as JSONError {
+            throw TUFError(.malformed, "\(role): \(error)")
+        } catch let error as TUFError {
+            throw error
+        } catch {
+            throw TUFError(.malformed, "\(role): \(error)")
+        }
     }
 
     public init(json: JSON, role: String) throws(TUFError) {
@@ -75,7 +140,11 @@ public struct Metadata<Role: SignedRole>: Sendable {
         guard let signed = top["signed"]?.objectValue else {
             throw TUFError(.malformed, "\(role): metadata has no \"signed\" object")
         }
-        guard let list = top["signatures"]?.arrayValue else {
+        try self.init(signatures: top["signatures"], signed: signed, raw: nil, source: .tree(signed), role: role)
+    }
+
+    private init(signatures json: JSON?, signed: JSONObject, raw: RawValue?, source: Source, role: String) throws(TUFError) {
+        guard let list = json?.arrayValue else {
             throw TUFError(.malformed, "\(role): metadata has no \"signatures\" array")
         }
         var signatures: [Signature] = []
@@ -95,17 +164,41 @@ public struct Metadata<Role: SignedRole>: Sendable {
             throw TUFError(.wrongType, "\(role): signed._type is \"\(type)\", expected \"\(Role.type)\"")
         }
         self.signatures = signatures
-        self.signedJSON = signed
-        self.signed = try Role(signed: signed, role: role)
+        self.source = source
+        if case .tree = source, let name = Role.rawMember, let value = signed[name] {
+            // Built from a tree: hand the role its member as bytes, like a parsed file.
+            var withoutRaw = signed
+            withoutRaw[name] = nil
+            let bytes = JSONWriter.compact(value)
+            self.signed = try Role(signed: withoutRaw, raw: RawValue(bytes: bytes, range: 0..<bytes.count), role: role)
+        } else {
+            self.signed = try Role(signed: signed, raw: raw, role: role)
+        }
     }
 
-    /// The canonical JSON of `signed`, which is what each signature signs.
-    public func payload() -> [UInt8] { JSONWriter.canonical(.object(signedJSON)) }
+    /// The canonical JSON of `signed`, which is what each signature signs. When the received
+    /// bytes already are canonical (python-tuf and Otter write them so), the payload is that
+    /// slice of the file, not a copy.
+    public func payload() throws(TUFError) -> Payload {
+        switch source {
+        case .tree(let object):
+            let bytes = JSONWriter.canonical(.object(object))
+            return Payload(bytes: bytes, range: 0..<bytes.count)
+        case .raw(let bytes, let range):
+            if RawJSON.isCanonical(bytes, in: range) { return Payload(bytes: bytes, range: range) }
+            do {
+                let canonical = try RawJSON.canonical(bytes, in: range)
+                return Payload(bytes: canonical, range: 0..<canonical.count)
+            } catch {
+                throw TUFError(.malformed, "signed object: \(error)")
+            }
+        }
+    }
 
     /// Checks that at least `threshold` distinct key ids of `keyids` have a valid signature here,
     /// with keys taken from `keys` (the delegator's). `payload` is `payload()`, passed in so a
     /// caller verifying twice (root rotation) computes it once.
-    public func verify(_ delegation: RoleKeys, keys: [String: TUFKey], payload: [UInt8], role: String,
+    public func verify(_ delegation: RoleKeys, keys: [String: TUFKey], payload: Payload, role: String,
                        by delegator: String) throws(TUFError) {
         var valid = 0
         var byKeyID: [String: String] = [:]
@@ -113,7 +206,7 @@ public struct Metadata<Role: SignedRole>: Sendable {
         for keyid in delegation.keyids {
             guard let key = keys[keyid], let sig = byKeyID[keyid], !sig.isEmpty,
                   let raw = Hex.decodeStrict(sig) else { continue }
-            if key.verifies(raw, over: payload) { valid += 1 }
+            if payload.withBytes({ key.verifies(raw, overBytes: $0) }) { valid += 1 }
         }
         guard valid >= delegation.threshold else {
             throw TUFError(.unsignedThreshold,

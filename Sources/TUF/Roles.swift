@@ -9,7 +9,7 @@ public struct Root: SignedRole {
     public let roles: [String: RoleKeys]
     public let consistentSnapshot: Bool
 
-    public init(signed: JSONObject, role: String) throws(TUFError) {
+    public init(signed: JSONObject, raw: RawValue?, role: String) throws(TUFError) {
         common = try CommonFields(signed, role: role)
         keys = try parseKeys(signed["keys"], context: role)
         guard let rolesJSON = signed["roles"]?.objectValue else {
@@ -99,7 +99,7 @@ public struct TimestampRole: SignedRole {
     public let common: CommonFields
     public let snapshotMeta: MetaFile
 
-    public init(signed: JSONObject, role: String) throws(TUFError) {
+    public init(signed: JSONObject, raw: RawValue?, role: String) throws(TUFError) {
         common = try CommonFields(signed, role: role)
         guard let meta = signed["meta"]?.objectValue, let entry = meta["snapshot.json"] else {
             throw TUFError(.malformed, "\(role): meta must list snapshot.json")
@@ -113,7 +113,7 @@ public struct SnapshotRole: SignedRole {
     public let common: CommonFields
     public let meta: [String: MetaFile]
 
-    public init(signed: JSONObject, role: String) throws(TUFError) {
+    public init(signed: JSONObject, raw: RawValue?, role: String) throws(TUFError) {
         common = try CommonFields(signed, role: role)
         guard let metaJSON = signed["meta"]?.objectValue else {
             throw TUFError(.malformed, "\(role): meta must be an object")
@@ -248,28 +248,54 @@ public struct Delegations: Sendable {
 /// `targets.json` or a delegated targets role.
 public struct TargetsRole: SignedRole {
     public static let type = "targets"
+    /// The `targets` map stays as received bytes plus an index: a 10,000-target file parsed into
+    /// a tree would cost several times its size in memory.
+    public static let rawMember: String? = "targets"
     public let common: CommonFields
-    /// Kept as JSON and parsed per lookup: a 10,000-target file would otherwise be held twice.
-    public let targetsJSON: JSONObject
     public let delegations: Delegations?
+    private let bytes: [UInt8]
+    /// Target paths in UTF-8 order, with the byte range of each entry.
+    private let index: [RawJSON.Member]
 
-    public init(signed: JSONObject, role: String) throws(TUFError) {
+    public init(signed: JSONObject, raw: RawValue?, role: String) throws(TUFError) {
         common = try CommonFields(signed, role: role)
-        guard let targets = signed["targets"]?.objectValue else {
-            throw TUFError(.malformed, "\(role): targets must be an object")
+        guard let raw else { throw TUFError(.malformed, "\(role): targets must be an object") }
+        let members: [RawJSON.Member]
+        do { members = try RawJSON.members(of: raw.bytes, in: raw.range) } catch {
+            throw TUFError(.malformed, "\(role): targets: \(error)")
         }
-        // Validate every entry now, so a malformed file is refused as a whole.
-        for member in targets { _ = try TargetFile(path: member.key, json: member.value, context: role) }
-        targetsJSON = targets
+        // Every entry is parsed strictly now, so a malformed file is refused as a whole.
+        let parser = JSONParser()
+        for member in members {
+            let json: JSON
+            do { json = try parser.parse(Array(raw.bytes[member.range])) } catch {
+                throw TUFError(.malformed, "\(role): target \(member.key): \(error)")
+            }
+            _ = try TargetFile(path: member.key, json: json, context: role)
+        }
+        bytes = raw.bytes
+        index = members.sorted { utf8Less($0.key, $1.key) }
         delegations = try signed["delegations"].map { (json) throws(TUFError) in try Delegations(json: json, context: role) }
     }
 
+    public var count: Int { index.count }
+
     public func target(_ path: String) -> TargetFile? {
-        guard let json = targetsJSON[path] else { return nil }
-        return try? TargetFile(path: path, json: json, context: "targets")
+        var low = 0, high = index.count
+        while low < high {
+            let mid = (low + high) / 2
+            let order = utf8Compare(index[mid].key, path)
+            if order == 0 { return entry(index[mid]) }
+            if order < 0 { low = mid + 1 } else { high = mid }
+        }
+        return nil
     }
 
-    public var allTargets: [TargetFile] {
-        targetsJSON.compactMap { try? TargetFile(path: $0.key, json: $0.value, context: "targets") }
+    /// Every target, in path order (parsed one by one).
+    public var allTargets: [TargetFile] { index.compactMap(entry) }
+
+    private func entry(_ member: RawJSON.Member) -> TargetFile? {
+        guard let json = try? JSONParser().parse(Array(bytes[member.range])) else { return nil }
+        return try? TargetFile(path: member.key, json: json, context: "targets")
     }
 }

@@ -93,7 +93,7 @@ public final class TUFClient {
                 break
             }
             let candidate = try Metadata<Root>.parse(data, role: name, parser: parser)
-            let payload = candidate.payload()
+            let payload = try candidate.payload()
             try candidate.verify(trusted.signed.keys(for: "root"), keys: trusted.signed.keys, payload: payload,
                                  role: name, by: "trusted root v\(trusted.signed.version)")
             guard candidate.signed.version == next else {

@@ -141,3 +141,41 @@ import Testing
         #expect(PathPattern.matches(pattern: "[abc", path: "[abc"))
     }
 }
+
+@Suite struct RawCanonicalJSONTests {
+    static let vectors = [
+        #"{ "b" : 1, "a" : [ true , false , null ], "c": {"z": -3, "y": 0} }"#,
+        #"{"s":"a\"b\\c\nd\u00e9\t\/"}"#,
+        #"{"\ud83d\ude00":1,"\uffff":2,"\u00e9":3,"z":4,"Z":5}"#,
+        #"{"e\u0301":1,"\u00e9":2}"#,
+        #"{"a\"b":1,"a":2,"a\\":3,"ab":4}"#,
+        #"[9223372036854775807,-9223372036854775808,0,-0, {}, [], ""]"#,
+        #"{"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": "abc"}, "keyid_hash_algorithms": ["sha256", "sha512"]}"#,
+    ]
+
+    /// The canonical form written straight from bytes equals the one written from the tree.
+    @Test(arguments: vectors)
+    func agreesWithTheTreeWriter(_ text: String) throws {
+        let data = bytes(text)
+        let raw = try RawJSON.canonical(data, in: 0..<data.count)
+        #expect(String(decoding: raw, as: UTF8.self) == String(decoding: JSONWriter.canonical(try JSONParser().parse(data)), as: UTF8.self))
+        // The canonical bytes are recognised as such (and used in place); the input is not.
+        #expect(RawJSON.isCanonical(raw, in: 0..<raw.count))
+        #expect(!RawJSON.isCanonical(data, in: 0..<data.count))
+    }
+
+    @Test func refusesDuplicatesAndFloats() {
+        for text in [#"{"a":1,"a":2}"#, #"{"b":1,"a":2,"b":3}"#, "[1.5]", "[1e2]", "[1"] {
+            let data = bytes(text)
+            #expect((try? RawJSON.canonical(data, in: 0..<data.count)) == nil, "\(text)")
+        }
+    }
+
+    @Test func splitsObjectsIntoMembers() throws {
+        let data = bytes(#" {"signed": {"x": [1, "]"]}, "signatures": [] } "#)
+        let members = try RawJSON.members(of: data, in: 0..<data.count)
+        #expect(members.map(\.key) == ["signed", "signatures"])
+        #expect(String(decoding: data[members[0].range], as: UTF8.self) == #"{"x": [1, "]"]}"#)
+        #expect((try? RawJSON.members(of: bytes(#"{"a":1,"a":2}"#), in: 0..<13)) == nil)
+    }
+}
