@@ -1,0 +1,108 @@
+import ArgumentParser
+import TUF
+
+/// `otter tuf …`: the device's trusted TUF metadata, until the update coordinator drives it.
+public struct TUFCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "tuf",
+        abstract: "Inspect and refresh the device's trusted TUF metadata.",
+        subcommands: [Refresh.self])
+
+    public init() {}
+
+    public struct Refresh: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "refresh",
+            abstract: "Refresh trusted metadata from a repository and list the verified Targets.",
+            discussion: """
+            Trusted metadata lives in <sysroot>/var/lib/otter/tuf. On first use it is seeded with the \
+            root shipped in the image, <sysroot>/usr/lib/otter/tuf/root.json. Every file is checked \
+            (signatures, versions, expiry, hashes) before it replaces the trusted copy; a failed \
+            refresh leaves the trusted copy of the failing role as it was.
+
+            Exit status: 0 when the metadata is current and verified, 1 otherwise.
+            """)
+
+        @Option(help: "Root of the device file system to work on.")
+        public var sysroot: String = "/"
+
+        @Option(help: "Base URL of the TUF metadata (the directory holding timestamp.json).")
+        public var repo: String
+
+        @Flag(help: "Print the Targets as JSON.")
+        public var json = false
+
+        public init() {}
+
+        public func validate() throws {
+            guard repo.hasPrefix("http://") || repo.hasPrefix("https://") else {
+                throw ValidationError("--repo must be an http:// or https:// URL, got \(repo)")
+            }
+        }
+
+        public func run() async throws {
+            let base = sysroot.hasSuffix("/") ? String(sysroot.dropLast()) : sysroot
+            let trustedDir = base + "/var/lib/otter/tuf"
+            let shippedRoot = base + "/usr/lib/otter/tuf/root.json"
+            do {
+                let store = try DirectoryStore.creating(path: trustedDir)
+                if store.read("root.json") == nil {
+                    guard let root = DirectoryStore(path: base + "/usr/lib/otter/tuf").read("root.json") else {
+                        throw TUFError(.storage, "no trusted root: neither \(trustedDir)/root.json nor \(shippedRoot) exists; the image must ship the initial root")
+                    }
+                    try store.write("root.json", root)
+                }
+                let url = repo.hasSuffix("/") ? repo : repo + "/"
+                let client = TUFClient(configuration: TUFClientConfiguration(metadataBaseURL: url),
+                                       transport: HTTPTransport(), store: store)
+                try await client.refresh()
+                let targets = client.targets!.signed.allTargets
+                print(json ? Self.jsonListing(targets) : Self.humanListing(targets, root: client.root!.signed.version))
+            } catch let error as TUFError {
+                printError("otter tuf refresh: \(error.message)\nThe trusted metadata in \(trustedDir) keeps its last verified state; check --repo and the device clock, then retry.")
+                throw ExitCode.failure
+            }
+        }
+
+        static func humanListing(_ targets: [TargetFile], root: Int64) -> String {
+            var lines = ["Verified \(targets.count) Target(s) (trusted root v\(root)):"]
+            for target in targets {
+                let version = target.custom?["version"]?.stringValue ?? "-"
+                let hardware = target.custom?["hardwareIds"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? "-"
+                let tags = target.custom?["tags"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? "-"
+                lines.append("  \(target.path)  version \(version)  hardware \(hardware)  tags \(tags)")
+            }
+            return lines.joined(separator: "\n")
+        }
+
+        static func jsonListing(_ targets: [TargetFile]) -> String {
+            let list: [JSON] = targets.map { target in
+                var entry = JSONObject(["name": .string(target.path), "length": .integer(target.length)])
+                entry["hashes"] = .object(JSONObject(unsorted: target.hashes.map { .init(key: $0.algorithm, value: .string($0.value)) }) ?? JSONObject())
+                if let custom = target.custom { entry["custom"] = custom }
+                return .object(entry)
+            }
+            return String(decoding: JSONWriter.compact(.object(JSONObject(["targets": .array(list)]))), as: UTF8.self)
+        }
+    }
+}
+
+private func printError(_ message: String) {
+    var standardError = StandardError()
+    print(message, to: &standardError)
+}
+
+private struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var bytes = Array(string.utf8)
+        _ = bytes.withUnsafeMutableBytes { fputsBytes($0) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func fputsBytes(_ buffer: UnsafeMutableRawBufferPointer) -> Int { Glibc.write(2, buffer.baseAddress, buffer.count) }
+#elseif canImport(Darwin)
+import Darwin
+private func fputsBytes(_ buffer: UnsafeMutableRawBufferPointer) -> Int { Darwin.write(2, buffer.baseAddress, buffer.count) }
+#endif
