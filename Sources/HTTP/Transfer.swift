@@ -379,15 +379,21 @@ final class Transfer: @unchecked Sendable {
                 outcome.resumedFrom = bodyOffset
             }
         } else {
-            outcome.result = .failure(HTTPError(kind: Self.kind(of: code), method: request.method, url: request.url,
-                                                message: easy.failureText(code),
-                                                response: status == 0 ? nil : head))
+            let text = easy.failureText(code)
+            outcome.result = .failure(HTTPError(kind: Self.kind(of: code, text), method: request.method, url: request.url,
+                                                message: text, response: status == 0 ? nil : head))
         }
         return outcome
     }
 
-    static func kind(of code: CURLcode) -> HTTPError.Kind {
+    static func kind(of code: CURLcode, _ text: String) -> HTTPError.Kind {
         switch code {
+        case CURLE_SEND_ERROR where text.lowercased().contains("alert"),
+             CURLE_RECV_ERROR where text.lowercased().contains("alert"):
+            // With TLS 1.3 the server checks the client certificate after the client considers
+            // the handshake done, so a refusal arrives as a TLS alert on the first read
+            // ("tlsv13 alert certificate required", "alert unknown ca"): not transient.
+            return .tls
         case CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT, CURLE_BAD_FUNCTION_ARGUMENT:
             return .invalidRequest
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
