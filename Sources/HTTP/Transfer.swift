@@ -278,10 +278,14 @@ final class Transfer: @unchecked Sendable {
         let head = currentHead()
         switch destination {
         case .memory(let limit):
-            if let length = head.headers["Content-Length"].flatMap({ Int64($0) }), length > limit, request.method != .head {
+            guard request.method != .head, let length = head.headers["Content-Length"].flatMap({ Int64($0) }) else { break }
+            if length > limit {
                 abortReason = HTTPError(kind: .bodyTooLarge(limit: limit), method: request.method, url: request.url,
                                         message: "response announces \(length) bytes, more than the limit of \(limit)",
                                         response: head)
+            } else if length > 0 {
+                // One allocation for the whole body instead of repeated growth and copies.
+                memoryBody.reserveCapacity(Int(length))
             }
         case .sink(let box):
             guard head.isSuccess else { return }
@@ -392,7 +396,9 @@ final class Transfer: @unchecked Sendable {
              CURLE_RECV_ERROR where text.lowercased().contains("alert"):
             // With TLS 1.3 the server checks the client certificate after the client considers
             // the handshake done, so a refusal arrives as a TLS alert on the first read
-            // ("tlsv13 alert certificate required", "alert unknown ca"): not transient.
+            // ("tlsv13 alert certificate required", "alert unknown ca"): not transient. A server
+            // that closes without reading the request may reset the connection before the alert
+            // is read; that surfaces as `.connectionLost`, retried within the bounds.
             return .tls
         case CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT, CURLE_BAD_FUNCTION_ARGUMENT:
             return .invalidRequest

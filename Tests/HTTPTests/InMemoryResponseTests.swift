@@ -79,6 +79,17 @@ import Testing
         #expect(response.url.hasSuffix("/bytes?n=10"))
     }
 
+    @Test func configuredProxyCarriesTheRequest() async throws {
+        let proxy = try TestServer()
+        var configuration = HTTPTestSupport.plainConfiguration
+        configuration.proxy = .url("http://127.0.0.1:\(proxy.port)")
+        // Nothing listens on the target port: only the proxy can answer.
+        let target = "http://127.0.0.1:\(HTTPTestSupport.closedPort())/bytes?n=7&key=k"
+        let response = try await HTTPTestSupport.client(configuration).get(target)
+        #expect(response.body == HTTPTestSupport.content(7))
+        #expect(try await proxy.stats().requests("k") == 1)
+    }
+
     @Test func errorStatusIsReturnedAndRequireSuccessThrowsIt() async throws {
         let server = try TestServer()
         let url = server.url("/status?code=403")

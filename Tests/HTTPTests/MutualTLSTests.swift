@@ -32,7 +32,7 @@ import Testing
         let error = try await #require(throws: HTTPError.self) {
             _ = try await client.get(server.url("/bytes?n=10&key=k"))
         }
-        #expect(error.kind == .tls)
+        #expect(error.kind == .tls, "\(error)")
         #expect(error.attempts == 1)
         #expect(try await stats().requests("k") == 0)
     }
@@ -43,7 +43,7 @@ import Testing
         let error = try await #require(throws: HTTPError.self) {
             _ = try await client.get(server.url("/bytes?n=10&key=k"))
         }
-        #expect(error.kind == .tls)
+        #expect(error.kind == .tls, "\(error)")
         #expect(error.attempts == 1)
         #expect(try await stats().requests("k") == 0)
     }
@@ -55,7 +55,7 @@ import Testing
         let error = try await #require(throws: HTTPError.self) {
             _ = try await client.get(server.url("/bytes?n=10&key=k"))
         }
-        #expect(error.kind == .tls)
+        #expect(error.kind == .tls, "\(error)")
         #expect(try await stats().requests("k") == 0)
     }
 
@@ -65,7 +65,7 @@ import Testing
         let error = try await #require(throws: HTTPError.self) {
             _ = try await client.get(server.url("/bytes?n=10"))
         }
-        #expect(error.kind == .tls)
+        #expect(error.kind == .tls, "\(error)")
     }
 
     @Test func missingClientKeyFileIsATLSError() async throws {
@@ -75,8 +75,27 @@ import Testing
         let error = try await #require(throws: HTTPError.self) {
             _ = try await client.get(server.url("/bytes?n=10"))
         }
-        #expect(error.kind == .tls)
+        #expect(error.kind == .tls, "\(error)")
         #expect(error.nextStep?.contains("client certificate") == true)
+    }
+
+    @Test func matchingPinnedPublicKeyIsAccepted() async throws {
+        var configuration = configuration(
+            ca: certificates.caCertificate, certificate: certificates.clientCertificate, key: certificates.clientKey)
+        configuration.tls.pinnedPublicKey = certificates.serverPin
+        let response = try await HTTPTestSupport.client(configuration).get(server.url("/bytes?n=10"))
+        #expect(response.status == 200)
+    }
+
+    @Test func serverWithAnotherPublicKeyThanPinnedIsRefused() async throws {
+        var configuration = configuration(
+            ca: certificates.caCertificate, certificate: certificates.clientCertificate, key: certificates.clientKey)
+        configuration.tls.pinnedPublicKey = certificates.unrelatedPin
+        let error = try await #require(throws: HTTPError.self) {
+            _ = try await HTTPTestSupport.client(configuration).get(server.url("/bytes?n=10&key=k"))
+        }
+        #expect(error.kind == .tls, "\(error)")
+        #expect(try await stats().requests("k") == 0)
     }
 
     func stats() async throws -> TestServer.Stats {

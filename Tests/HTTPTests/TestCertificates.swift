@@ -13,6 +13,14 @@ struct TestCertificates: Sendable {
     var otherCACertificate: String { "\(directory)/other-ca.crt" }
     var otherClientCertificate: String { "\(directory)/other-client.crt" }
     var otherClientKey: String { "\(directory)/other-client.key" }
+    /// `sha256//<base64>` of the server's public key, and of an unrelated key.
+    var serverPin: String { pin("server") }
+    var unrelatedPin: String { pin("other-client") }
+
+    private func pin(_ name: String) -> String {
+        let base64 = (try? String(contentsOfFile: "\(directory)/\(name).pin", encoding: .utf8)) ?? ""
+        return "sha256//" + base64.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     struct GenerationFailed: Error, CustomStringConvertible {
         var description: String
@@ -43,6 +51,9 @@ struct TestCertificates: Sendable {
         extendedKeyUsage=serverAuth"
         leaf client device-1 ca "extendedKeyUsage=clientAuth"
         leaf other-client device-2 other-ca "extendedKeyUsage=clientAuth"
+        pin() { openssl x509 -in "$1.crt" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | openssl base64 > "$1.pin"; }
+        pin server
+        pin other-client
         """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")

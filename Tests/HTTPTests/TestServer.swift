@@ -118,7 +118,19 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         self.counted = False
         if isinstance(self.request, ssl.SSLSocket):
-            self.request.do_handshake()
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError):
+                # Lingering close, as nginx does: read what the client already sent (its
+                # request, right after its half of the TLS 1.3 handshake), so that closing does
+                # not reset the connection before the client has read the refusal alert.
+                self.request.settimeout(1)
+                try:
+                    while socket.socket.recv(self.request, 65536):
+                        pass
+                except OSError:
+                    pass
+                raise
         super().setup()
 
     def log_message(self, *args):
