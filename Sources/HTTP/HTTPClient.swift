@@ -5,6 +5,11 @@
 /// multi handle's connection cache lets sequential requests to a host share one connection
 /// (concurrent ones open more, or multiplex over HTTP/2). Keep one client per server identity
 /// (TLS settings) and reuse it. The thread ends when the client is released.
+///
+/// Progress handlers and body sinks are called on that thread. Proxies come from the
+/// environment by default (`Configuration.proxy`); TLS verification is on by default.
+/// Cancelling the calling task aborts its transfer and throws `CancellationError`; every other
+/// failure is an `HTTPError` naming the method, the URL, what failed and what to try.
 public final class HTTPClient: Sendable {
     public let configuration: Configuration
     let engine: TransferEngine

@@ -227,11 +227,7 @@ final class Transfer: @unchecked Sendable {
             // End of a header block.
         } else if line.first == " " || line.first == "\t" {
             // obs-fold (RFC 9112 §5.2): continuation of the previous value.
-            if var last = headers.fields.last {
-                headers.remove(last.name)
-                last.value += " " + line.trimmingSpaces()
-                headers.add(last.name, last.value)
-            }
+            headers.appendToLastValue(" " + line.trimmingSpaces())
         } else if let colon = line.firstIndex(of: ":") {
             headers.add(String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingSpaces())
         }
