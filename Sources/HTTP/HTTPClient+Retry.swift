@@ -6,6 +6,14 @@ extension HTTPClient {
         let policy = configuration.retry
         var metrics = HTTPTransferMetrics()
         var rangeAllowed = true
+        let clock = ContinuousClock()
+        let deadline = configuration.timeouts.overall.map { clock.now + $0 }
+        var timeLeft: Duration? { deadline.map { clock.now.duration(to: $0) } }
+        func outOfTime(_ last: HTTPError) -> HTTPError {
+            HTTPError(kind: .timedOut, method: request.method, url: request.url,
+                      message: "not done within the overall timeout of \(configuration.timeouts.overall!) (last attempt: \(last.message))",
+                      response: last.response, attempts: metrics.attempts)
+        }
         while true {
             try Task.checkCancellation()
             var offset: Int64 = 0
@@ -13,7 +21,7 @@ extension HTTPClient {
             let transfer: Transfer
             do {
                 transfer = try Transfer(request: request, configuration: configuration, destination: destination,
-                                        requestedOffset: offset, progress: progress)
+                                        requestedOffset: offset, timeLeft: timeLeft, progress: progress)
             } catch {
                 throw error.after(attempts: max(1, metrics.attempts))
             }
@@ -22,16 +30,20 @@ extension HTTPClient {
             metrics.connectionsOpened += outcome.connectionsOpened
             metrics.bodyBytesReceived += outcome.bodyBytesReceived
 
-            let retryAfter: Duration?
+            // Settle the call, or find how long to pause before the next attempt.
+            let pause: Duration
             switch outcome.result {
             case .cancelled:
                 throw CancellationError()
             case .response(let head, let body):
-                guard Self.isTransient(status: head.status, request), metrics.attempts < policy.maxAttempts else {
-                    metrics.resumedFrom = outcome.resumedFrom
-                    return HTTPResponse(method: request.method, head: head, body: body, metrics: metrics)
+                var settled = metrics
+                settled.resumedFrom = outcome.resumedFrom
+                let response = HTTPResponse(method: request.method, head: head, body: body, metrics: settled)
+                guard Self.isTransient(status: head.status, request), metrics.attempts < policy.maxAttempts,
+                      let wait = pauseBeforeRetry(retryAfter: Self.retryAfter(head)) else {
+                    return response
                 }
-                retryAfter = Self.retryAfter(head)
+                pause = wait
             case .failure(let error):
                 // The stored part is not a prefix of this resource (any more): start over once.
                 if error.status == 416, offset > 0, rangeAllowed {
@@ -41,13 +53,22 @@ extension HTTPClient {
                 guard Self.isTransient(error, request), metrics.attempts < policy.maxAttempts else {
                     throw error.after(attempts: metrics.attempts)
                 }
-                retryAfter = error.response.flatMap(Self.retryAfter)
+                guard let wait = pauseBeforeRetry(retryAfter: error.response.flatMap(Self.retryAfter)) else {
+                    throw outOfTime(error)
+                }
+                pause = wait
             }
+            try await Task.sleep(for: pause)
+        }
+
+        /// The backoff before the next attempt, or nil when the overall timeout ends first.
+        func pauseBeforeRetry(retryAfter: Duration?) -> Duration? {
             var delay = policy.delay(after: metrics.attempts)
             if let retryAfter { delay = min(max(delay, retryAfter), policy.maxDelay) }
             // Up to 10 % jitter, so a fleet that failed together does not retry together.
             delay += delay * Double.random(in: 0..<0.1)
-            try await Task.sleep(for: delay)
+            if let timeLeft, timeLeft <= delay { return nil }
+            return delay
         }
     }
 

@@ -54,13 +54,17 @@ extension HTTPClient {
         /// Upper bound for one attempt from start to end; nil for none (large downloads rely on
         /// the stall detection instead). Retries get a fresh allowance each.
         public var transfer: Duration?
+        /// Upper bound for a whole call: every attempt and the pauses between them. When it runs
+        /// out the call fails with `.timedOut`; nil for none.
+        public var overall: Duration?
 
         public init(connect: Duration = .seconds(30), lowSpeedBytesPerSecond: Int = 1,
-                    lowSpeedTime: Duration = .seconds(60), transfer: Duration? = nil) {
+                    lowSpeedTime: Duration = .seconds(60), transfer: Duration? = nil, overall: Duration? = nil) {
             self.connect = connect
             self.lowSpeedBytesPerSecond = lowSpeedBytesPerSecond
             self.lowSpeedTime = lowSpeedTime
             self.transfer = transfer
+            self.overall = overall
         }
     }
 

@@ -64,8 +64,9 @@ final class Transfer: @unchecked Sendable {
 
     static let errorBodyLimit = 64 << 10
 
+    /// `timeLeft` is what remains of the call's overall timeout, if it has one.
     init(request: HTTPRequest, configuration: HTTPClient.Configuration, destination: BodyDestination,
-         requestedOffset: Int64, progress: HTTPProgressHandler?) throws(HTTPError) {
+         requestedOffset: Int64, timeLeft: Duration?, progress: HTTPProgressHandler?) throws(HTTPError) {
         guard let easy = CurlEasy() else {
             throw HTTPError(kind: .transport(curlCode: Int(CURLE_FAILED_INIT.rawValue)), method: request.method,
                             url: request.url, message: "libcurl could not be initialised")
@@ -77,7 +78,7 @@ final class Transfer: @unchecked Sendable {
         self.requestedOffset = requestedOffset
         requestBody = try request.body.map { body throws(HTTPError) in try RequestBodySource(body, request: request) }
         do {
-            try configure(configuration)
+            try configure(configuration, timeLeft: timeLeft)
         } catch {
             throw HTTPError(kind: .invalidRequest, method: request.method, url: request.url,
                             message: "libcurl refused \(error.option): \(error.message)")
@@ -92,7 +93,7 @@ final class Transfer: @unchecked Sendable {
 
     // MARK: Options
 
-    private func configure(_ configuration: HTTPClient.Configuration) throws(CurlEasy.OptionError) {
+    private func configure(_ configuration: HTTPClient.Configuration, timeLeft: Duration?) throws(CurlEasy.OptionError) {
         try validate()
         let me = Unmanaged.passUnretained(self).toOpaque()
         try easy.set(CURLOPT_URL, request.url, "CURLOPT_URL")
@@ -112,8 +113,8 @@ final class Transfer: @unchecked Sendable {
         try easy.set(CURLOPT_CONNECTTIMEOUT_MS, max(1, Self.milliseconds(timeouts.connect)), "CURLOPT_CONNECTTIMEOUT_MS")
         try easy.set(CURLOPT_LOW_SPEED_LIMIT, max(1, timeouts.lowSpeedBytesPerSecond), "CURLOPT_LOW_SPEED_LIMIT")
         try easy.set(CURLOPT_LOW_SPEED_TIME, max(1, Int(timeouts.lowSpeedTime.components.seconds)), "CURLOPT_LOW_SPEED_TIME")
-        if let transfer = timeouts.transfer {
-            try easy.set(CURLOPT_TIMEOUT_MS, max(1, Self.milliseconds(transfer)), "CURLOPT_TIMEOUT_MS")
+        if let limit = [timeouts.transfer, timeLeft].compactMap({ $0 }).min() {
+            try easy.set(CURLOPT_TIMEOUT_MS, max(1, Self.milliseconds(limit)), "CURLOPT_TIMEOUT_MS")
         }
 
         let tls = configuration.tls

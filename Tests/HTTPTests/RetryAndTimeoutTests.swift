@@ -82,6 +82,18 @@ import Testing
         #expect(error.kind == .timedOut)
     }
 
+    @Test func overallTimeoutBoundsAllAttempts() async throws {
+        let server = try TestServer()
+        var configuration = HTTPTestSupport.plainConfiguration
+        configuration.timeouts.overall = .seconds(1)
+        configuration.retry = .init(maxAttempts: 100, initialDelay: .milliseconds(300), maxDelay: .milliseconds(300))
+        let error = try await #require(throws: HTTPError.self) {
+            _ = try await HTTPTestSupport.client(configuration).get(server.url("/stall?n=100000&after=10&sleep=30&key=k"))
+        }
+        #expect(error.kind == .timedOut)
+        #expect(error.attempts < 100)
+    }
+
     @Test func cancellingTheTaskAbortsAStalledDownload() async throws {
         let server = try TestServer()
         let path = try HTTPTestSupport.temporaryDirectory().appendingPathComponent("blob").path
