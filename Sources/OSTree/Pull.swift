@@ -89,6 +89,8 @@ public struct PullProgress: Sendable, Equatable, Codable {
 
 public struct PullResult: Sendable, Equatable, Codable {
     public var commit: String
+    /// The local ref now pointing at the commit (`remote:ref`).
+    public var ref: String
     public var bytesTransferred: UInt64
     public var objectsFetched: UInt32
     public var usedStaticDelta: Bool
@@ -152,70 +154,91 @@ extension Repo {
         }
 
         let started = ContinuousClock.now
-        let localRef = "\(request.remote):\(request.ref)"
-        let base = try await queue.run { () -> String? in
-            if let deltaBase = request.deltaBase, try self.resolveNow(deltaBase) != nil { return deltaBase }
-            return try self.resolveNow(localRef)
-        }
-
         let cancellable = Cancellable()
         return try await withTaskCancellationHandler {
-            // Pass 1: the commit object and its detached metadata only.
-            _ = try await runPass(request, flags: OSTREE_REPO_PULL_FLAGS_COMMIT_ONLY, base: base, phase: .commit,
+            // Pass 1: the commit object and its detached metadata only, by checksum (no ref, so no
+            // ref-binding check yet: the commit tells which refs it is bound to).
+            let first = try await runPass(request, ref: nil, flags: OSTREE_REPO_PULL_FLAGS_COMMIT_ONLY, base: nil, phase: .commit,
                                   started: started, cancellable: cancellable, progress: progress, context: context)
+            // libostree refuses a ref the commit is not bound to (`ostree.ref-binding`); the
+            // checksum comes from signed metadata, so pull under a ref the commit accepts.
+            let bindings = try await queue.run { try self.refBindingsNow(request.commit) }
+            let ref = bindings.isEmpty || bindings.contains(request.ref) ? request.ref : bindings[0]
+            let base = try await queue.run { () -> String? in
+                if let deltaBase = request.deltaBase, let found = try self.resolveNow(deltaBase) { return found }
+                return try self.resolveNow("\(request.remote):\(ref)")
+            }
             var verifiedBy: String?
             if !trusted.isEmpty {
                 do {
                     verifiedBy = try await queue.run { try self.verifySignatureNow(of: request.commit, trustedKeys: trusted).base64 }
                 } catch {
                     // An untrusted commit must never become deployable: drop it and the ref.
-                    try? await queue.run {
-                        try self.deleteCommitNow(request.commit)
-                        try self.setRefNow(request.ref, to: base, remote: request.remote)
-                    }
-                    throw OSTreeError(message: "\(error); nothing was pulled", context: context)
+                    try? await queue.run { try self.deleteCommitNow(request.commit) }
+                    let reason = (error as? OSTreeError)?.message ?? "\(error)"
+                    throw OSTreeError(message: "\(reason); nothing was pulled", context: context)
                 }
             }
             // Pass 2: the content, from the delta base.
-            let last = try await runPass(request, flags: OSTREE_REPO_PULL_FLAGS_NONE, base: base, phase: .content,
+            let last = try await runPass(request, ref: ref, flags: OSTREE_REPO_PULL_FLAGS_NONE, base: base, phase: .content,
                                          started: started, cancellable: cancellable, progress: progress, context: context)
             let commit = try await self.commit(request.commit)
             guard !commit.isPartial else {
                 throw OSTreeError(message: "the pull ended but commit \(request.commit) is still partial", context: context)
             }
-            let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-                + Double((ContinuousClock.now - started).components.seconds)
             var done = last
             done.phase = .done
+            done.bytesTransferred += first.bytesTransferred
             progress?(done)
-            return PullResult(commit: request.commit, bytesTransferred: last.bytesTransferred,
-                              objectsFetched: last.objectsFetched, usedStaticDelta: last.deltaPartsTotal > 0,
-                              seconds: seconds, verifiedBy: verifiedBy)
+            return PullResult(commit: request.commit, ref: "\(request.remote):\(ref)", bytesTransferred: done.bytesTransferred,
+                              objectsFetched: last.objectsFetched + first.objectsFetched,
+                              usedStaticDelta: last.deltaPartsTotal > 0, seconds: seconds(since: started), verifiedBy: verifiedBy)
         } onCancel: {
             cancellable.cancel()
         }
     }
 
     /// One `ostree_repo_pull_with_options` call, with progress polled while it runs.
-    private func runPass(_ request: PullRequest, flags: OstreeRepoPullFlags, base: String?, phase: PullProgress.Phase,
+    private func runPass(_ request: PullRequest, ref: String?, flags: OstreeRepoPullFlags, base: String?, phase: PullProgress.Phase,
                          started: ContinuousClock.Instant, cancellable: Cancellable,
                          progress: (@Sendable (PullProgress) -> Void)?, context: String) async throws -> PullProgress {
         let ostreeProgress = GObjectBox(owning: ostree_async_progress_new())
+        // libostree 2022.7 ignores `low-speed-limit-bytes`/`-time-seconds` (a stalled server hangs
+        // the pull for minutes), so Otter watches the byte count itself and cancels a stall.
+        let stall = StallWatch(bytesPerSecond: request.lowSpeedLimitBytes, seconds: request.lowSpeedTimeSeconds)
         let reporter = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(200))
                 if Task.isCancelled { break }
-                progress?(Self.snapshot(ostreeProgress, phase: phase, started: started))
+                let snapshot = Self.snapshot(ostreeProgress, phase: phase, started: started)
+                if stall.observe(snapshot.bytesTransferred) { cancellable.cancel() }
+                progress?(snapshot)
             }
         }
         defer { reporter.cancel() }
+        do {
+            try await runPassCall(request, ref: ref, flags: flags, base: base, ostreeProgress: ostreeProgress,
+                                  cancellable: cancellable, context: context)
+        } catch let error as OSTreeError where error.isCancelled && stall.stalled {
+            throw OSTreeError(domain: error.domain, code: error.code,
+                              message: "the transfer stalled (under \(request.lowSpeedLimitBytes) bytes/s for \(request.lowSpeedTimeSeconds) s) and was stopped; what was fetched is kept, so pulling again resumes",
+                              context: context)
+        }
+        return Self.snapshot(ostreeProgress, phase: phase, started: started)
+    }
+
+    private func runPassCall(_ request: PullRequest, ref: String?, flags: OstreeRepoPullFlags, base: String?,
+                             ostreeProgress: GObjectBox, cancellable: Cancellable, context: String) async throws {
         try await queue.run {
-            // The pass starts from the delta base: a commit-only pass moves the ref forward.
-            if let base { try self.setRefNow(request.ref, to: base, remote: request.remote) }
-            var options: [(String, VariantValue)] = [
-                ("refs", .strings([request.ref])),
-                ("override-commit-ids", .strings([request.commit])),
-                ("flags", .int32(Int32(flags.rawValue))),
+            // libostree takes the delta source from the local ref `remote:ref`.
+            if let ref, let base { try self.setRefNow(ref, to: base, remote: request.remote) }
+            var options: [(String, VariantValue)] = [("flags", .int32(Int32(flags.rawValue)))]
+            if let ref {
+                options += [("refs", .strings([ref])), ("override-commit-ids", .strings([request.commit]))]
+            } else {
+                options += [("refs", .strings([request.commit]))]
+            }
+            options += [
                 ("n-network-retries", .uint32(request.networkRetries)),
                 ("low-speed-limit-bytes", .uint32(request.lowSpeedLimitBytes)),
                 ("low-speed-time-seconds", .uint32(request.lowSpeedTimeSeconds)),
@@ -241,13 +264,11 @@ extension Repo {
                                               cancellable.pointer, $0).isTrue
             }
         }
-        return Self.snapshot(ostreeProgress, phase: phase, started: started)
     }
 
     private static func snapshot(_ box: GObjectBox, phase: PullProgress.Phase, started: ContinuousClock.Instant) -> PullProgress {
         let p = box.pointer
-        let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = seconds(since: started)
         let bytes = UInt64(ostree_async_progress_get_uint64(p, "bytes-transferred"))
         return PullProgress(
             phase: phase, bytesTransferred: bytes,
@@ -259,5 +280,37 @@ extension Repo {
             deltaBytesTotal: UInt64(ostree_async_progress_get_uint64(p, "total-delta-part-size")),
             elapsedSeconds: seconds,
             bytesPerSecond: seconds > 0 ? Double(bytes) / seconds : 0)
+    }
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+/// Decides that a transfer stalled: fewer than `bytesPerSecond × seconds` bytes arrived in the
+/// last `seconds` seconds.
+final class StallWatch: @unchecked Sendable {
+    private let minimumBytes: UInt64
+    private let window: Duration
+    private var anchor: (at: ContinuousClock.Instant, bytes: UInt64)?
+    private(set) var stalled = false
+
+    init(bytesPerSecond: UInt32, seconds: UInt32) {
+        minimumBytes = UInt64(bytesPerSecond) * UInt64(seconds)
+        window = .seconds(Int(seconds))
+    }
+
+    /// Feeds the current byte count; true once the transfer counts as stalled.
+    func observe(_ bytes: UInt64, now: ContinuousClock.Instant = .now) -> Bool {
+        guard minimumBytes > 0, !stalled else { return stalled }
+        guard let anchor else {
+            self.anchor = (now, bytes)
+            return false
+        }
+        if now - anchor.at >= window {
+            if bytes &- anchor.bytes < minimumBytes { stalled = true } else { self.anchor = (now, bytes) }
+        }
+        return stalled
     }
 }

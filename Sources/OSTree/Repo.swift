@@ -117,6 +117,22 @@ public final class Repo: @unchecked Sendable {
             isPartial: state.rawValue & OSTREE_REPO_COMMIT_STATE_PARTIAL.rawValue != 0)
     }
 
+    /// The refs a commit is bound to (`ostree.ref-binding`, written by `ostree commit -b`).
+    func refBindingsNow(_ checksum: String) throws -> [String] {
+        var variant: OpaquePointer? = nil
+        try gcall("loading commit \(checksum) in \(path)") {
+            ostree_repo_load_variant(pointer, OSTREE_OBJECT_TYPE_COMMIT, checksum, &variant, $0).isTrue
+        }
+        let commit = GVariantBox(owning: variant!)
+        let metadata = GVariantBox(owning: costree_commit_metadata(commit.pointer))
+        guard let bindings = Vardict(variant: metadata.pointer).value("ostree.ref-binding"),
+              g_variant_is_of_type(bindings.pointer, costree_variant_type("as")).isTrue else { return [] }
+        var length: gsize = 0
+        guard let strv = g_variant_get_strv(bindings.pointer, &length) else { return [] }
+        defer { g_free(strv) }
+        return (0..<Int(length)).compactMap { strv[$0].map { String(cString: $0) } }
+    }
+
     /// The raw commit object bytes: what an OSTree commit signature signs.
     func commitBytesNow(_ checksum: String) throws -> [UInt8] {
         var variant: OpaquePointer? = nil

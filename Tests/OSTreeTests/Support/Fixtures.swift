@@ -80,14 +80,20 @@ func makeRootfs(at dir: String, version: String, payloadFiles: Int = 0, payloadS
     try write("\(version)\n", to: "\(dir)/usr/bin/otter-test-version")
     // Pseudo-random payload, deterministic per (file, seed) so that two versions share or differ.
     for i in 0..<payloadFiles {
-        var state = UInt64(i &* 2654435761 &+ seed &* 40503 &+ 1)
-        var bytes = [UInt8](repeating: 0, count: payloadSize)
-        for j in 0..<payloadSize {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            bytes[j] = UInt8(truncatingIfNeeded: state >> 33)
-        }
+        let bytes = pseudoRandomBytes(payloadSize, seed: UInt64(i &* 2654435761 &+ seed &* 40503 &+ 1))
         try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/usr/share/payload/f\(i)"))
     }
+}
+
+/// Incompressible bytes, the same for the same seed.
+func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    var state = seed
+    var bytes = [UInt8](repeating: 0, count: count)
+    for j in 0..<count {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        bytes[j] = UInt8(truncatingIfNeeded: state >> 33)
+    }
+    return bytes
 }
 
 /// An archive repo on the "server" side, written with the ostree CLI (an independent peer).
@@ -149,7 +155,8 @@ final class FileServer: @unchecked Sendable {
 
     func stop() {
         if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
+            // SIGKILL: a child spawned from a dispatch worker inherits its blocked SIGTERM.
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }

@@ -16,7 +16,7 @@ parser.add_argument("--rate", type=int, default=0)
 parser.add_argument("--log", default="")
 args = parser.parse_args()
 
-lock = threading.Lock()
+lock = threading.RLock()
 sent_total = 0
 
 def log(line):
