@@ -34,7 +34,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "otter", dependencies: ["OtterCLI"]),
+        .executableTarget(name: "otter", dependencies: [
+            "OtterCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "tuf-conformance-client", dependencies: ["TUF", "HTTP"]),
 
         .testTarget(name: "OtterCryptoTests", dependencies: ["OtterCrypto"]),

@@ -1,7 +1,36 @@
 import ArgumentParser
 
+/// The device agent's command line. Every command works on `--sysroot` (default `/`), so image
+/// builders and tests run it against a throw-away root, never the host.
+@available(macOS 10.15, *)
 public struct Otter: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "otter", abstract: "Otter device agent")
+    public static let configuration = CommandConfiguration(
+        commandName: "otter",
+        abstract: "Otter: over-the-air updates for OSTree-based embedded Linux devices.",
+        discussion: """
+        Exit status: 0 on success, 1 when the command failed (the message on stderr says what \
+        failed and what to do next), 64 for a usage error.
+
+        Start with `otter os status` to see what is deployed and what boots next.
+        """,
+        subcommands: [OSCommand.self, TUFCommand.self])
+
     public init() {}
-    public func run() async throws {}
+}
+
+@available(macOS 10.15, *)
+extension Otter {
+    /// Parses the command line and runs the chosen command (the executable's whole `main`).
+    public static func runFromCommandLine() async {
+        do {
+            var command = try await asyncParseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -87,22 +87,3 @@ public struct TUFCommand: AsyncParsableCommand {
     }
 }
 
-private func printError(_ message: String) {
-    var standardError = StandardError()
-    print(message, to: &standardError)
-}
-
-private struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        var bytes = Array(string.utf8)
-        _ = bytes.withUnsafeMutableBytes { fputsBytes($0) }
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-private func fputsBytes(_ buffer: UnsafeMutableRawBufferPointer) -> Int { Glibc.write(2, buffer.baseAddress, buffer.count) }
-#elseif canImport(Darwin)
-import Darwin
-private func fputsBytes(_ buffer: UnsafeMutableRawBufferPointer) -> Int { Darwin.write(2, buffer.baseAddress, buffer.count) }
-#endif

@@ -1,3 +1,3 @@
 import OtterCLI
 
-await Otter.main()
+await Otter.runFromCommandLine()
