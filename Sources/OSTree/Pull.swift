@@ -188,8 +188,8 @@ extension Repo {
             }
             var done = last
             done.phase = .done
-            done.bytesTransferred += first.bytesTransferred
             progress?(done)
+            done.bytesTransferred += first.bytesTransferred
             return PullResult(commit: request.commit, ref: "\(request.remote):\(ref)", bytesTransferred: done.bytesTransferred,
                               objectsFetched: last.objectsFetched + first.objectsFetched,
                               usedStaticDelta: last.deltaPartsTotal > 0, seconds: seconds(since: started), verifiedBy: verifiedBy)

@@ -12,7 +12,7 @@ struct OSCommand: AsyncParsableCommand {
         A device runs one OSTree deployment and keeps the previous one as its rollback. \
         `otter os status` shows them; `otter os rollback` makes the previous one boot next.
         """,
-        subcommands: [Status.self, Pull.self, Deploy.self, Rollback.self, Prune.self, Sign.self, Verify.self])
+        subcommands: [Status.self, Pull.self, Deploy.self, Rollback.self, Prune.self, Sign.self, Verify.self, Keygen.self])
 }
 
 /// Runs a command body, turning failures into one clear line on stderr and exit status 1.
@@ -308,6 +308,37 @@ extension OSCommand {
                     try printJSON(["commit": checksum, "signedBy": signer.base64])
                 } else {
                     print("\(checksum) is signed by trusted key \(signer.base64)")
+                }
+            }
+        }
+    }
+
+    struct Keygen: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an ed25519 commit-signing key pair in ostree's key-file format.",
+            discussion: """
+            Writes PREFIX.sec (base64 secret key, mode 0600: keep it offline) and PREFIX.pub (base64 \
+            public key: install it on devices as /etc/otter/trusted.ed25519.d/<name>).
+            """)
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(help: ArgumentHelp("Path prefix of the two key files.", valueName: "prefix"))
+        var out: String
+
+        func run() async throws {
+            try await reportingErrors {
+                let key = try Ed25519PrivateKey()
+                for path in [out + ".sec", out + ".pub"] where FileManager.default.fileExists(atPath: path) {
+                    throw OSTreeError(message: "\(path) exists; refusing to overwrite a key", context: "creating a signing key")
+                }
+                guard FileManager.default.createFile(atPath: out + ".sec", contents: Data((key.ostreeBase64 + "\n").utf8),
+                                                     attributes: [.posixPermissions: 0o600]),
+                      FileManager.default.createFile(atPath: out + ".pub", contents: Data((key.publicKey.base64 + "\n").utf8)) else {
+                    throw OSTreeError(message: "cannot write \(out).sec / \(out).pub", context: "creating a signing key")
+                }
+                if global.json { try printJSON(["publicKey": key.publicKey.base64, "secretKeyFile": out + ".sec", "publicKeyFile": out + ".pub"]) } else {
+                    print("wrote \(out).sec and \(out).pub (public key \(key.publicKey.base64))")
                 }
             }
         }
