@@ -22,7 +22,11 @@ static inline GVariant *costree_variant_new_headers(const char *const *names, co
 }
 static inline GVariantType *costree_variant_type_vardict(void) { return (GVariantType *)G_VARIANT_TYPE_VARDICT; }
 static inline GVariantType *costree_variant_type_bytestring_array(void) { return (GVariantType *)G_VARIANT_TYPE("aay"); }
-static inline GVariantType *costree_variant_type(const char *s) { return (GVariantType *)s; }
+// Type strings must outlive the call (GLib keeps the pointer): only C literals here.
+static inline const GVariantType *costree_variant_type_byte(void) { return G_VARIANT_TYPE_BYTE; }
+static inline const GVariantType *costree_variant_type_string(void) { return G_VARIANT_TYPE_STRING; }
+static inline const GVariantType *costree_variant_type_uint64(void) { return G_VARIANT_TYPE_UINT64; }
+static inline const GVariantType *costree_variant_type_strv(void) { return G_VARIANT_TYPE_STRING_ARRAY; }
 
 // Reads fields of a commit variant (OSTREE_COMMIT_GVARIANT_FORMAT "(a{sv}aya(say)sstayay)").
 static inline GVariant *costree_commit_metadata(GVariant *commit) { return g_variant_get_child_value(commit, 0); }

@@ -126,7 +126,7 @@ public final class Repo: @unchecked Sendable {
         let commit = GVariantBox(owning: variant!)
         let metadata = GVariantBox(owning: costree_commit_metadata(commit.pointer))
         guard let bindings = Vardict(variant: metadata.pointer).value("ostree.ref-binding"),
-              g_variant_is_of_type(bindings.pointer, costree_variant_type("as")).isTrue else { return [] }
+              g_variant_is_of_type(bindings.pointer, costree_variant_type_strv()).isTrue else { return [] }
         var length: gsize = 0
         guard let strv = g_variant_get_strv(bindings.pointer, &length) else { return [] }
         defer { g_free(strv) }

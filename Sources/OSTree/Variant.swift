@@ -40,7 +40,7 @@ enum VariantValue {
             defer { g_variant_builder_unref(builder) }
             for bytes in items {
                 let value = bytes.withUnsafeBytes { raw in
-                    g_variant_new_fixed_array(costree_variant_type("y"), raw.baseAddress, gsize(raw.count), 1)
+                    g_variant_new_fixed_array(costree_variant_type_byte(), raw.baseAddress, gsize(raw.count), 1)
                 }
                 g_variant_builder_add_value(builder, value)
             }
@@ -70,12 +70,12 @@ struct Vardict {
     }
 
     func string(_ key: String) -> String? {
-        guard let v = value(key), g_variant_is_of_type(v.pointer, costree_variant_type("s")).isTrue else { return nil }
+        guard let v = value(key), g_variant_is_of_type(v.pointer, costree_variant_type_string()).isTrue else { return nil }
         return String(cString: g_variant_get_string(v.pointer, nil))
     }
 
     func uint64(_ key: String) -> UInt64? {
-        guard let v = value(key), g_variant_is_of_type(v.pointer, costree_variant_type("t")).isTrue else { return nil }
+        guard let v = value(key), g_variant_is_of_type(v.pointer, costree_variant_type_uint64()).isTrue else { return nil }
         return UInt64(g_variant_get_uint64(v.pointer))
     }
 
@@ -89,7 +89,7 @@ struct Vardict {
             let boxed = GVariantBox(owning: g_variant_get_child_value(entry.pointer, 1))
             let inner = GVariantBox(owning: g_variant_get_variant(boxed.pointer))
             let key = String(cString: g_variant_get_string(keyV.pointer, nil))
-            if g_variant_is_of_type(inner.pointer, costree_variant_type("s")).isTrue {
+            if g_variant_is_of_type(inner.pointer, costree_variant_type_string()).isTrue {
                 out[key] = String(cString: g_variant_get_string(inner.pointer, nil))
             }
         }

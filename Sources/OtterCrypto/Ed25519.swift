@@ -19,20 +19,8 @@ public struct Ed25519PublicKey: Hashable, Sendable {
 
     /// True when `signature` is a valid Ed25519 signature of `message` by this key.
     public func isValidSignature(_ signature: [UInt8], for message: some Collection<UInt8>) -> Bool {
-        guard signature.count == 64 else { return false }
-        guard let key = raw.withUnsafeBufferPointer({
-            EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, $0.baseAddress, $0.count)
-        }) else { return false }
-        defer { EVP_PKEY_free(key) }
-        guard let context = EVP_MD_CTX_new() else { return false }
-        defer { EVP_MD_CTX_free(context) }
-        guard EVP_DigestVerifyInit(context, nil, nil, nil, key) == 1 else { return false }
         let bytes = Array(message)
-        return bytes.withUnsafeBufferPointer { m in
-            signature.withUnsafeBufferPointer { s in
-                EVP_DigestVerify(context, s.baseAddress, s.count, m.baseAddress, m.count) == 1
-            }
-        }
+        return bytes.withUnsafeBytes { isValidSignature(signature, forBytes: $0) }
     }
 }
 

@@ -10,22 +10,7 @@ var otterBinary: String {
 
 /// Runs `otter ARGS`; returns stdout, stderr and the exit status.
 func otter(_ args: [String]) throws -> (out: String, err: String, status: Int32) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: otterBinary)
-    process.arguments = args
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errBox = Box()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    group.wait()
-    process.waitUntilExit()
-    return (stdout, String(decoding: errBox.data, as: UTF8.self), process.terminationStatus)
+    try runProcess(otterBinary, args)
 }
 
 /// Runs a command as if the sysroot were booted into `deployment`: in a private mount and PID

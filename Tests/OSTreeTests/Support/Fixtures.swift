@@ -5,8 +5,17 @@ import Testing
 /// Runs a command and returns its stdout; throws with stderr when it exits non-zero.
 @discardableResult
 func sh(_ args: [String], cwd: String? = nil, env: [String: String] = [:], allowFailure: Bool = false) throws -> String {
+    let result = try runProcess("/usr/bin/env", args, cwd: cwd, env: env)
+    if result.status != 0 && !allowFailure {
+        throw ShellError(command: args.joined(separator: " "), status: result.status, stderr: result.err + result.out)
+    }
+    return result.out
+}
+
+/// Runs an executable; returns its stdout, stderr and exit status.
+func runProcess(_ executable: String, _ args: [String], cwd: String? = nil, env: [String: String] = [:]) throws -> (out: String, err: String, status: Int32) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = args
     if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     if !env.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
@@ -24,11 +33,7 @@ func sh(_ args: [String], cwd: String? = nil, env: [String: String] = [:], allow
     let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     group.wait()
     process.waitUntilExit()
-    if process.terminationStatus != 0 && !allowFailure {
-        throw ShellError(command: args.joined(separator: " "), status: process.terminationStatus,
-                         stderr: String(decoding: errBox.data, as: UTF8.self) + stdout)
-    }
-    return stdout
+    return (stdout, String(decoding: errBox.data, as: UTF8.self), process.terminationStatus)
 }
 
 struct ShellError: Error, CustomStringConvertible {
