@@ -41,7 +41,7 @@ let package = Package(
 
         .testTarget(name: "OtterCryptoTests", dependencies: ["OtterCrypto"]),
         .testTarget(name: "OSTreeTests", dependencies: ["OSTree", "OtterCrypto", "otter"], exclude: ["Support/serve.py"]),
-        .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP", "tuf-conformance-client"],
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP", "tuf-conformance-client", "otter"],
                     exclude: ["Interop"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ],
