@@ -73,10 +73,50 @@ import Testing
         #expect(error?.message.contains("line 1") == true)
     }
 
-    /// Parses `[[byte 0x01, 0x02, …]]` or `[b'…']` GVariant text of an `aay` into the first element.
+    /// Parses the GVariant text `ostree show` prints for an `aay` into its first element: either
+    /// `[[byte 0x01, 0x02, …]]` or, when GLib prints it as a bytestring, `[b"…"]` with C escapes.
     static func firstSignature(fromVariantText text: String) -> [UInt8]? {
-        let hex = text.components(separatedBy: "0x").dropFirst().compactMap { UInt8($0.prefix(2), radix: 16) }
-        if hex.count >= 64 { return Array(hex.prefix(64)) }
-        return nil
+        let chars = Array(text.utf8)
+        guard let start = chars.indices.first(where: { i in
+            i + 1 < chars.count && chars[i] == UInt8(ascii: "b") && (chars[i + 1] == UInt8(ascii: "\"") || chars[i + 1] == UInt8(ascii: "'"))
+        }) else {
+            let hex = text.components(separatedBy: "0x").dropFirst().compactMap { UInt8($0.prefix(2), radix: 16) }
+            return hex.count >= 64 ? Array(hex.prefix(64)) : nil
+        }
+        let quote = chars[start + 1]
+        var out: [UInt8] = []
+        var i = start + 2
+        let escapes: [UInt8: UInt8] = [UInt8(ascii: "a"): 7, UInt8(ascii: "b"): 8, UInt8(ascii: "f"): 12, UInt8(ascii: "n"): 10,
+                                       UInt8(ascii: "r"): 13, UInt8(ascii: "t"): 9, UInt8(ascii: "v"): 11]
+        while i < chars.count, chars[i] != quote {
+            if chars[i] == UInt8(ascii: "\\"), i + 1 < chars.count {
+                let next = chars[i + 1]
+                if (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(next) {
+                    var value = 0
+                    var n = 0
+                    while n < 3, i + 1 + n < chars.count, (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(chars[i + 1 + n]) {
+                        value = value * 8 + Int(chars[i + 1 + n] - UInt8(ascii: "0"))
+                        n += 1
+                    }
+                    out.append(UInt8(value & 0xff))
+                    i += 1 + n
+                    continue
+                }
+                out.append(escapes[next] ?? next)
+                i += 2
+                continue
+            }
+            out.append(chars[i])
+            i += 1
+        }
+        return out
+    }
+}
+
+@Suite struct VariantTextParsingTests {
+    @Test func parsesBothWaysGLibPrintsBytes() {
+        #expect(SignatureTests.firstSignature(fromVariantText: #"[b"A\\\"\n\001\377z"]"#) == [65, 92, 34, 10, 1, 255, 122])
+        let list = (0..<64).map { String(format: "0x%02x", $0) }.joined(separator: ", ")
+        #expect(SignatureTests.firstSignature(fromVariantText: "[[byte \(list)]]") == Array(0..<64))
     }
 }
