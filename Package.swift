@@ -27,6 +27,8 @@ let package = Package(
 
         // Pure logic.
         .target(name: "TUF", dependencies: ["OtterCrypto", "HTTP"]),
+        .target(name: "OCI", dependencies: ["HTTP", "OtterCrypto"]),
+        .target(name: "Bootloader"),
 
         // Front ends and executables.
         .target(name: "OtterCLI", dependencies: [
@@ -44,6 +46,8 @@ let package = Package(
         .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP", "tuf-conformance-client", "otter"],
                     exclude: ["Interop"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI", "HTTP", "OtterCrypto"]),
+        .testTarget(name: "BootloaderTests", dependencies: ["Bootloader"]),
     ],
     swiftLanguageModes: [.v6]
 )
