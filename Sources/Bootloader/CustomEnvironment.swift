@@ -56,7 +56,15 @@ public struct CustomEnvironment: BootloaderEnvironment {
         defer { argv.forEach { free($0) } }
         var cArgv = argv + [nil]
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, script, &actions, nil, &cArgv, environ)
+        var spawned = posix_spawn(&pid, script, &actions, nil, &cArgv, environ)
+        // ETXTBSY: a script written a moment ago can still be open for writing in a child some
+        // other thread forked before its exec; that clears within milliseconds.
+        var attempts = 0
+        while spawned == ETXTBSY && attempts < 50 {
+            attempts += 1
+            usleep(10_000)
+            spawned = posix_spawn(&pid, script, &actions, nil, &cArgv, environ)
+        }
         close(pipeFDs[1])
         guard spawned == 0 else {
             close(pipeFDs[0])
