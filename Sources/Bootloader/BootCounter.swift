@@ -92,6 +92,13 @@ public struct BootCounter: Sendable {
     }
 
     public func state() throws -> BootState {
+        let names = switch scheme {
+        case .upgradeAvailable: [Variable.upgradeAvailable, Variable.bootCount, Variable.bootLimit, Variable.rollback]
+        case .greenboot: [Variable.greenbootCounter, Variable.greenbootSuccess]
+        }
+        let snapshot = try environment.values(of: names)
+        func integer(_ name: String) throws -> Int? { try Self.integer(name, snapshot[name]) }
+        func flag(_ name: String) throws -> Bool { try Self.flag(name, snapshot[name]) }
         switch scheme {
         case .upgradeAvailable:
             return BootState(
@@ -111,8 +118,8 @@ public struct BootCounter: Sendable {
         }
     }
 
-    private func integer(_ name: String) throws -> Int? {
-        guard let text = try environment.value(of: name), !text.isEmpty else { return nil }
+    private static func integer(_ name: String, _ value: String?) throws -> Int? {
+        guard let text = value, !text.isEmpty else { return nil }
         // U-Boot's setexpr writes hex without a prefix; bootcount stays small, so decimal digits
         // read the same in both bases. Accept an explicit 0x too.
         if text.hasPrefix("0x") || text.hasPrefix("0X"), let v = Int(text.dropFirst(2), radix: 16) { return v }
@@ -122,8 +129,8 @@ public struct BootCounter: Sendable {
         return v
     }
 
-    private func flag(_ name: String) throws -> Bool {
-        switch try environment.value(of: name) {
+    private static func flag(_ name: String, _ value: String?) throws -> Bool {
+        switch value {
         case nil, "", "0": return false
         case "1": return true
         case let other?: throw BootloaderError.invalidValue(name: name, value: other, expected: "0 or 1")

@@ -11,6 +11,9 @@ public protocol BootloaderEnvironment: Sendable {
     /// One variable, or nil when it is not set.
     func value(of name: String) throws -> String?
 
+    /// Several variables from one read, so they come from the same copy of the environment.
+    func values(of names: [String]) throws -> [String: String]
+
     /// Sets (non-nil value) and unsets (nil) variables in one write, so a power cut leaves either
     /// all or none of the changes where the format allows it (redundant U-Boot env, grubenv rename).
     func apply(_ changes: [String: String?]) throws
@@ -19,6 +22,10 @@ public protocol BootloaderEnvironment: Sendable {
 extension BootloaderEnvironment {
     public func value(of name: String) throws -> String? {
         try variables()[name]
+    }
+
+    public func values(of names: [String]) throws -> [String: String] {
+        try variables().filter { names.contains($0.key) }
     }
 
     public func set(_ name: String, to value: String) throws {

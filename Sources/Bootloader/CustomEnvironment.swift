@@ -30,6 +30,12 @@ public struct CustomEnvironment: BootloaderEnvironment {
         return output
     }
 
+    public func values(of names: [String]) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for name in names { result[name] = try value(of: name) }
+        return result
+    }
+
     public func apply(_ changes: [String: String?]) throws {
         for name in changes.keys { try VariableName.validate(name) }
         for name in changes.keys.sorted() {

@@ -84,6 +84,18 @@ enum EnvironmentFile {
         }
     }
 
+    /// Runs `body` holding `flock(LOCK_EX)` on `lockPath` (created if missing) — the lock
+    /// `fw_printenv`/`fw_setenv` take, so Otter and the tools never interleave a read-modify-write.
+    static func withLock<T>(_ lockPath: String?, _ body: () throws -> T) throws -> T {
+        guard let lockPath else { return try body() }
+        let fd = try openFile(lockPath, O_RDWR | O_CREAT, mode: 0o644)
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw BootloaderError.io(operation: "locking", path: lockPath, errno: errno) }
+        }
+        return try body()
+    }
+
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let dir = path[..<slash]

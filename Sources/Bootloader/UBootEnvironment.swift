@@ -9,17 +9,23 @@ public struct UBootEnvironment: BootloaderEnvironment {
     public let config: FWEnvConfig
     /// Where the config was read from, for messages.
     public let configPath: String?
+    /// The lock file shared with `fw_printenv`/`fw_setenv` (libubootenv and U-Boot's tools both
+    /// use `/var/lock/fw_printenv.lock`); nil takes no lock.
+    public let lockPath: String?
+
+    public static let toolsLockPath = "/var/lock/fw_printenv.lock"
 
     public var backendName: String { "uboot" }
 
-    public init(config: FWEnvConfig, configPath: String? = nil) {
+    public init(config: FWEnvConfig, configPath: String? = nil, lockPath: String? = UBootEnvironment.toolsLockPath) {
         self.config = config
         self.configPath = configPath
+        self.lockPath = lockPath
     }
 
     /// Reads `fw_env.config` (the default location of the tools is `/etc/fw_env.config`).
-    public init(configPath: String = "/etc/fw_env.config") throws {
-        self.init(config: try FWEnvConfig(contentsOf: configPath), configPath: configPath)
+    public init(configPath: String = "/etc/fw_env.config", lockPath: String? = UBootEnvironment.toolsLockPath) throws {
+        self.init(config: try FWEnvConfig(contentsOf: configPath), configPath: configPath, lockPath: lockPath)
     }
 
     /// What each copy holds, so a caller can report a damaged copy while the other one still works.
@@ -37,11 +43,11 @@ public struct UBootEnvironment: BootloaderEnvironment {
     }
 
     public func status() throws -> Status {
-        try load().status
+        try EnvironmentFile.withLock(lockPath) { try load().status }
     }
 
     public func variables() throws -> [String: String] {
-        let loaded = try load()
+        let loaded = try EnvironmentFile.withLock(lockPath) { try load() }
         guard let current = loaded.status.current, let image = loaded.images[current] else {
             throw corruptError(loaded.status)
         }
@@ -49,14 +55,16 @@ public struct UBootEnvironment: BootloaderEnvironment {
     }
 
     public func apply(_ changes: [String: String?]) throws {
-        let loaded = try load()
-        guard let current = loaded.status.current, var image = loaded.images[current] else {
-            throw corruptError(loaded.status)
+        try EnvironmentFile.withLock(lockPath) {
+            let loaded = try load()
+            guard let current = loaded.status.current, var image = loaded.images[current] else {
+                throw corruptError(loaded.status)
+            }
+            try VariableName.merge(changes, into: &image.variables)
+            let target = config.isRedundant ? 1 - current : current
+            if let flags = image.flags { image.flags = flags &+ 1 }
+            try write(image, toCopy: target)
         }
-        try VariableName.merge(changes, into: &image.variables)
-        let target = config.isRedundant ? 1 - current : current
-        if let flags = image.flags { image.flags = flags &+ 1 }
-        try write(image, toCopy: target)
     }
 
     /// Writes a fresh environment to every copy — the explicit repair for an environment whose
@@ -64,9 +72,11 @@ public struct UBootEnvironment: BootloaderEnvironment {
     public func reinitialize(with variables: [String: String]) throws {
         var image = UBootEnvironmentImage(variables: [:], flags: nil)
         try VariableName.merge(variables.mapValues { Optional($0) }, into: &image.variables)
-        for index in config.copies.indices.reversed() {
-            if config.isRedundant { image.flags = index == 0 ? 1 : 0 }
-            try write(image, toCopy: index)
+        try EnvironmentFile.withLock(lockPath) {
+            for index in config.copies.indices.reversed() {
+                if config.isRedundant { image.flags = index == 0 ? 1 : 0 }
+                try write(image, toCopy: index)
+            }
         }
     }
 

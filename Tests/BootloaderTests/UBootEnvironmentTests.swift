@@ -186,6 +186,23 @@ import Testing
         #expect(try bytes(of: dir.file("env.bin")) == before)
     }
 
+    @Test func writeWaitsForTheToolsLockHolder() throws {
+        let dir = TempDir()
+        let config = try redundant(dir)
+        let lock = dir.file("fw_printenv.lock")
+        // Another writer (fw_setenv, a shell script) holds the lock for a second.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = [lock, "sh", "-c", "touch \(dir.file("held")); sleep 1; touch \(dir.file("released"))"]
+        try holder.run()
+        defer { holder.waitUntilExit() }
+        while !FileManager.default.fileExists(atPath: dir.file("held")) { usleep(10_000) }
+
+        try UBootEnvironment(configPath: config, lockPath: lock).set("foo", to: "after-lock")
+        #expect(FileManager.default.fileExists(atPath: dir.file("released")), "the write ran only after the holder let go")
+        #expect(try printenv(config)["foo"] == "after-lock")
+    }
+
     @Test func armUpgradeAndMarkBootSuccessfulAreWhatFwPrintenvSees() throws {
         let dir = TempDir()
         let config = try redundant(dir, "bootlimit=3\nbootcount=5\nrollback=1\n")
