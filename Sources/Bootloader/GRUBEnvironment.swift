@@ -29,7 +29,9 @@ public struct GRUBEnvironment: BootloaderEnvironment {
     public func apply(_ changes: [String: String?]) throws {
         let bytes = try EnvironmentFile.readAll(path)
         var variables = try Self.decode(bytes, path: path)
+        let before = variables
         try VariableName.merge(changes, into: &variables)
+        if variables == before { return }
         try EnvironmentFile.replace(path, with: try Self.encode(variables, size: bytes.count, path: path))
     }
 

@@ -60,7 +60,10 @@ public struct UBootEnvironment: BootloaderEnvironment {
             guard let current = loaded.status.current, var image = loaded.images[current] else {
                 throw corruptError(loaded.status)
             }
+            let before = image.variables
             try VariableName.merge(changes, into: &image.variables)
+            // Flash wears, and the updater repeats idempotent steps after a restart.
+            if image.variables == before && loaded.status.copies.allSatisfy(\.isValid) { return }
             let target = config.isRedundant ? 1 - current : current
             if let flags = image.flags { image.flags = flags &+ 1 }
             try write(image, toCopy: target)

@@ -186,6 +186,16 @@ import Testing
         #expect(try bytes(of: dir.file("env.bin")) == before)
     }
 
+    @Test func repeatingAnUnchangedWriteLeavesTheEnvironmentAlone() throws {
+        let dir = TempDir()
+        let env = try UBootEnvironment(configPath: try redundant(dir))
+        try env.armUpgrade()
+        let armed = try bytes(of: dir.file("env.bin"))
+        try env.armUpgrade()
+        #expect(try bytes(of: dir.file("env.bin")) == armed)
+        #expect(try flags(dir.file("env.bin")) == [1, 2])
+    }
+
     @Test func writeWaitsForTheToolsLockHolder() throws {
         let dir = TempDir()
         let config = try redundant(dir)
