@@ -124,6 +124,26 @@ import Testing
         #expect(try printenv(config)["foo"] == "again")
     }
 
+    /// A power cut at any byte of a redundant write: the copy being written is torn, the copy U-Boot
+    /// booted with is untouched, so Otter and fw_printenv both read the environment from before.
+    @Test(arguments: [1, 4, 5, 6, 0x100, UBootEnvironmentTests.size - 1])
+    func tornRedundantWriteKeepsThePreviousEnvironment(bytesWritten: Int) throws {
+        let dir = TempDir()
+        let config = try redundant(dir)
+        let env = try UBootEnvironment(configPath: config)
+        try env.set("foo", to: "before")                            // copy 1 current, flag 2
+        let torn = try UBootEnvironmentImage(variables: ["foo": "after", "bootlimit": "3", "bootcount": "0"], flags: 3)
+            .encode(size: Self.size, path: "test")
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: dir.file("env.bin")))
+        try handle.seek(toOffset: 0)                                 // the write Otter would make next, cut short
+        handle.write(Data(torn[0..<bytesWritten]))
+        try handle.close()
+
+        #expect(try env.value(of: "foo") == "before")
+        #expect(try env.status().current == 1)
+        #expect(try printenv(config)["foo"] == "before")
+    }
+
     @Test func flagCounterWrapsFrom255To0LikeLibubootenv() throws {
         let dir = TempDir()
         let config = try redundant(dir)
