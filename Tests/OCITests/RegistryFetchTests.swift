@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 /// The registry client and the blob store against a real distribution registry.
-@Suite(.serialized) struct RegistryFetchTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct RegistryFetchTests {
     static func client(_ fixture: RegistryFixture, credentials: RegistryCredentials? = nil,
                        retry: HTTPClient.RetryPolicy = .init(maxAttempts: 2, initialDelay: .milliseconds(100))) -> RegistryClient {
         let http = HTTPClient(configuration: .init(retry: retry, proxy: .none))
@@ -131,7 +131,7 @@ import Testing
 }
 
 /// Basic authentication against a registry with `auth.htpasswd` (bcrypt from python3's crypt).
-@Suite(.serialized) struct RegistryBasicAuthTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct RegistryBasicAuthTests {
     static let user = (user: "device", password: "s3cret-pass")
 
     @Test func fetchesWithTheRightCredentials() async throws {

@@ -21,13 +21,18 @@ final class RegistryFixture: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         port = try Self.freePort()
         self.htpasswd = htpasswd
-        var auth = ""
         if let htpasswd {
             let file = directory.appendingPathComponent("htpasswd")
             let hash = try Self.bcrypt(htpasswd.password)
             try "\(htpasswd.user):\(hash)\n".write(to: file, atomically: true, encoding: .utf8)
-            auth = "auth:\n  htpasswd:\n    realm: otter-test\n    path: \(file.path)\n"
+            try writeConfig(auth: "auth:\n  htpasswd:\n    realm: otter-test\n    path: \(file.path)\n")
+        } else {
+            try writeConfig(auth: "")
         }
+    }
+
+    /// Rewrites config.yml; takes effect at the next `start()`.
+    func writeConfig(auth: String) throws {
         let config = """
         version: 0.1
         log:
@@ -44,6 +49,19 @@ final class RegistryFixture: @unchecked Sendable {
         \(auth)
         """
         try config.write(to: directory.appendingPathComponent("config.yml"), atomically: true, encoding: .utf8)
+    }
+
+    /// distribution's token auth (`auth.token`), trusting the token server's certificate.
+    func writeTokenAuthConfig(_ server: TokenServer) throws {
+        try writeConfig(auth: """
+        auth:
+          token:
+            realm: \(server.realm)
+            service: \(TokenServer.service)
+            issuer: \(TokenServer.issuer)
+            rootcertbundle: \(server.certificatePath)
+
+        """)
     }
 
     static func started(htpasswd: (user: String, password: String)? = nil) async throws -> RegistryFixture {
@@ -140,7 +158,9 @@ final class RegistryFixture: @unchecked Sendable {
     }
 
     /// An image of `layers` random blobs of the given sizes, pushed and tagged.
-    func pushImage(repository: String, tag: String, layerSizes: [Int]) async throws -> (manifest: ImageManifest, digest: OCIDigest, layers: [[UInt8]]) {
+    typealias PushedImage = (manifest: ImageManifest, digest: OCIDigest, layers: [[UInt8]])
+
+    func pushImage(repository: String, tag: String, layerSizes: [Int]) async throws -> PushedImage {
         let configBytes = Array("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}".utf8)
         let config = try await pushBlob(configBytes, to: repository, mediaType: MediaType.ociConfig)
         var layers: [[UInt8]] = []
