@@ -148,9 +148,14 @@ final class RegistryFixture: @unchecked Sendable {
     /// PUT /v2/<repo>/manifests/<tag>.
     @discardableResult
     func pushManifest(_ manifest: ImageManifest, to repository: String, tag: String) async throws -> (bytes: [UInt8], digest: OCIDigest) {
-        let bytes = Array(try JSONEncoder().encode(manifest))
+        try await pushManifest(bytes: Array(try JSONEncoder().encode(manifest)), mediaType: manifest.mediaType ?? MediaType.ociManifest,
+                               to: repository, tag: tag)
+    }
+
+    @discardableResult
+    func pushManifest(bytes: [UInt8], mediaType: String, to repository: String, tag: String) async throws -> (bytes: [UInt8], digest: OCIDigest) {
         var headers = pushHeaders
-        headers["Content-Type"] = manifest.mediaType ?? MediaType.ociManifest
+        headers["Content-Type"] = mediaType
         let done = try await pusher.send(HTTPRequest(method: .put, url: "http://\(registry)/v2/\(repository)/manifests/\(tag)",
                                                      headers: headers, body: .bytes(bytes)))
         guard done.status == 201 else { throw FixtureError("manifest upload answered \(done.status): \(String(decoding: done.body, as: UTF8.self))") }
