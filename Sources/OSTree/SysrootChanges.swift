@@ -139,7 +139,6 @@ extension Sysroot {
                 guard let next = try self.deploymentsNow().first else {
                     throw OSTreeError(message: "no deployment is left after dropping the staged one", context: context)
                 }
-                _ = staged
                 return next
             }
             if list.contains(where: \.isPending), let booted = list.first(where: \.isBooted) {
