@@ -41,13 +41,15 @@ let package = Package(
         ]),
         .executableTarget(name: "tuf-conformance-client", dependencies: ["TUF", "HTTP"]),
 
+        // Test helpers shared by the test targets (running programs, loopback ports).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "OtterCryptoTests", dependencies: ["OtterCrypto"]),
-        .testTarget(name: "OSTreeTests", dependencies: ["OSTree", "OtterCrypto", "otter"], exclude: ["Support/serve.py"]),
+        .testTarget(name: "OSTreeTests", dependencies: ["OSTree", "OtterCrypto", "otter", "TestSupport"], exclude: ["Support/serve.py"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP", "tuf-conformance-client", "otter"],
                     exclude: ["Interop"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
-        .testTarget(name: "OCITests", dependencies: ["OCI", "HTTP", "OtterCrypto"]),
-        .testTarget(name: "BootloaderTests", dependencies: ["Bootloader"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI", "HTTP", "OtterCrypto", "TestSupport"]),
+        .testTarget(name: "BootloaderTests", dependencies: ["Bootloader", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

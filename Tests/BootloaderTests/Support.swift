@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Runs a tool and returns its stdout; throws with its stderr when it exits non-zero.
@@ -12,23 +13,7 @@ func tool(_ args: [String], allowFailure: Bool = false) throws -> String {
 }
 
 func runTool(_ args: [String]) throws -> (out: String, err: String, status: Int32) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = args
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errBox = Box()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    group.wait()
-    process.waitUntilExit()
-    return (stdout, String(decoding: errBox.data, as: UTF8.self), process.terminationStatus)
+    try runProcess("/usr/bin/env", args)
 }
 
 struct ToolError: Error, CustomStringConvertible {

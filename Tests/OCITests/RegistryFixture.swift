@@ -3,6 +3,7 @@ import HTTP
 import OCI
 import OtterCrypto
 import Testing
+import TestSupport
 
 /// A real distribution registry (Debian's docker-registry, distribution 2.8) on 127.0.0.1 with
 /// filesystem storage in a temp directory, started by the test and stopped by its PID.
@@ -196,20 +197,7 @@ final class RegistryFixture: @unchecked Sendable {
 
     // MARK: helpers
 
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw FixtureError("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() throws -> Int { freeLoopbackPort() }
 
     /// A bcrypt hash for htpasswd, from python3's crypt module (glibc's libxcrypt has bcrypt).
     static func bcrypt(_ password: String) throws -> String {

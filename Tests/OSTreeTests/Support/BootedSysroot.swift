@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// The `otter` executable next to the test bundle (`swift build` builds it; scripts/test runs
 /// `swift build` before `swift test`), or $OTTER_BIN.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import OtterCrypto
 import Testing
 
@@ -10,30 +11,6 @@ func sh(_ args: [String], cwd: String? = nil, env: [String: String] = [:], allow
         throw ShellError(command: args.joined(separator: " "), status: result.status, stderr: result.err + result.out)
     }
     return result.out
-}
-
-/// Runs an executable; returns its stdout, stderr and exit status.
-func runProcess(_ executable: String, _ args: [String], cwd: String? = nil, env: [String: String] = [:]) throws -> (out: String, err: String, status: Int32) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = args
-    if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    if !env.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // Drain stderr on another thread while reading stdout, so a chatty command cannot stall.
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errBox = Box()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    group.wait()
-    process.waitUntilExit()
-    return (stdout, String(decoding: errBox.data, as: UTF8.self), process.terminationStatus)
 }
 
 struct ShellError: Error, CustomStringConvertible {

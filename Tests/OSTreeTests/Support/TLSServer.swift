@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// A throw-away PKI made with the openssl CLI: a CA, a server certificate for 127.0.0.1 and a
 /// client certificate, plus a second CA that nobody trusts.
@@ -45,7 +46,7 @@ final class MutualTLSServer: @unchecked Sendable {
             chmod(path, 0o755)
             path = (path as NSString).deletingLastPathComponent
         }
-        port = try freePort()
+        port = freeLoopbackPort()
         try write("""
         daemon off;
         master_process off;
@@ -85,10 +86,4 @@ final class MutualTLSServer: @unchecked Sendable {
             process.waitUntilExit()
         }
     }
-}
-
-func freePort() throws -> Int {
-    let out = try sh(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-    guard let port = Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw ShellError(command: "freePort", status: -1, stderr: out) }
-    return port
 }
