@@ -24,6 +24,8 @@ public enum OCIError: Error, Sendable, CustomStringConvertible, Equatable {
     case transfer(what: String, http: String)
     /// A store file operation failed.
     case fileSystem(path: String, operation: String, errno: Int32, message: String)
+    /// The blobs still to fetch plus the reserve do not fit on the store's volume.
+    case insufficientSpace(volume: String, needed: Int64, available: Int64)
 
     public var description: String {
         switch self {
@@ -51,6 +53,8 @@ public enum OCIError: Error, Sendable, CustomStringConvertible, Equatable {
             return "\(what): \(http)"
         case .fileSystem(let path, let operation, _, let message):
             return "cannot \(operation) \(path): \(message); check free space and permissions of the app store"
+        case .insufficientSpace(let volume, let needed, let available):
+            return "not enough space for the app store at \(volume): \(needed) bytes needed (missing blobs plus the reserve), \(available) available; nothing was downloaded. Free space on that volume or lower the reserve"
         }
     }
 }
