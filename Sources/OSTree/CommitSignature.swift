@@ -61,30 +61,22 @@ extension Repo {
             }
             let message = try self.commitBytesNow(checksum)
             let signature = try key.signature(for: message)
-            var entries: [(String, VariantValue)] = []
             var existing: [[UInt8]] = []
-            var others: [(String, GVariantBox)] = []
+            var others: [(key: String, value: GVariantBox)] = []
             if let detached = try self.detachedMetadataNow(checksum) {
-                existing = Vardict(variant: detached.pointer).byteStrings(CommitSignature.metadataKey)
-                for i in 0..<g_variant_n_children(detached.pointer) {
-                    let entry = GVariantBox(owning: g_variant_get_child_value(detached.pointer, i))
-                    let keyV = GVariantBox(owning: g_variant_get_child_value(entry.pointer, 0))
-                    let name = String(cString: g_variant_get_string(keyV.pointer, nil))
-                    if name == CommitSignature.metadataKey { continue }
-                    let boxed = GVariantBox(owning: g_variant_get_child_value(entry.pointer, 1))
-                    others.append((name, GVariantBox(owning: g_variant_get_variant(boxed.pointer))))
-                }
+                let dict = Vardict(variant: detached.pointer)
+                existing = dict.byteStrings(CommitSignature.metadataKey)
+                others = dict.entries().filter { $0.key != CommitSignature.metadataKey }
             }
             if existing.contains(signature) { return }
-            entries.append((CommitSignature.metadataKey, .byteStrings(existing + [signature])))
             let builder = g_variant_builder_new(costree_variant_type_vardict())!
             defer { g_variant_builder_unref(builder) }
             for (name, value) in others {
                 g_variant_builder_add_value(builder, g_variant_new_dict_entry(g_variant_new_string(name), g_variant_new_variant(value.pointer)))
             }
-            for (name, value) in entries {
-                g_variant_builder_add_value(builder, g_variant_new_dict_entry(g_variant_new_string(name), g_variant_new_variant(value.make())))
-            }
+            let signatures = VariantValue.byteStrings(existing + [signature]).make()
+            g_variant_builder_add_value(builder, g_variant_new_dict_entry(g_variant_new_string(CommitSignature.metadataKey),
+                                                                          g_variant_new_variant(signatures)))
             let metadata = GVariantBox(sinking: g_variant_builder_end(builder))
             try gcall("writing the signature of \(checksum) in \(self.path)") {
                 ostree_repo_write_commit_detached_metadata(self.pointer, checksum, metadata.pointer, nil, $0).isTrue

@@ -96,15 +96,7 @@ public final class Repo: @unchecked Sendable {
         let metadata = GVariantBox(owning: costree_commit_metadata(commit.pointer))
         let strings = Vardict(variant: metadata.pointer).strings()
         let parent = takeString(ostree_commit_get_parent(commit.pointer))
-        let detached = try detachedMetadataNow(checksum)
-        var keys: [String] = []
-        if let detached {
-            for i in 0..<g_variant_n_children(detached.pointer) {
-                let entry = GVariantBox(owning: g_variant_get_child_value(detached.pointer, i))
-                let key = GVariantBox(owning: g_variant_get_child_value(entry.pointer, 0))
-                keys.append(String(cString: g_variant_get_string(key.pointer, nil)))
-            }
-        }
+        let keys = try detachedMetadataNow(checksum).map { Vardict(variant: $0.pointer).entries().map(\.key) } ?? []
         return Commit(
             checksum: checksum,
             subject: String(cString: costree_commit_subject(commit.pointer)),
@@ -117,13 +109,18 @@ public final class Repo: @unchecked Sendable {
             isPartial: state.rawValue & OSTREE_REPO_COMMIT_STATE_PARTIAL.rawValue != 0)
     }
 
-    /// The refs a commit is bound to (`ostree.ref-binding`, written by `ostree commit -b`).
-    func refBindingsNow(_ checksum: String) throws -> [String] {
+    /// The commit object as a GVariant (OSTREE_COMMIT_GVARIANT_FORMAT).
+    func commitVariantNow(_ checksum: String) throws -> GVariantBox {
         var variant: OpaquePointer? = nil
         try gcall("loading commit \(checksum) in \(path)") {
             ostree_repo_load_variant(pointer, OSTREE_OBJECT_TYPE_COMMIT, checksum, &variant, $0).isTrue
         }
-        let commit = GVariantBox(owning: variant!)
+        return GVariantBox(owning: variant!)
+    }
+
+    /// The refs a commit is bound to (`ostree.ref-binding`, written by `ostree commit -b`).
+    func refBindingsNow(_ checksum: String) throws -> [String] {
+        let commit = try commitVariantNow(checksum)
         let metadata = GVariantBox(owning: costree_commit_metadata(commit.pointer))
         guard let bindings = Vardict(variant: metadata.pointer).value("ostree.ref-binding"),
               g_variant_is_of_type(bindings.pointer, costree_variant_type_strv()).isTrue else { return [] }
@@ -135,12 +132,7 @@ public final class Repo: @unchecked Sendable {
 
     /// The raw commit object bytes: what an OSTree commit signature signs.
     func commitBytesNow(_ checksum: String) throws -> [UInt8] {
-        var variant: OpaquePointer? = nil
-        try gcall("loading commit \(checksum) in \(path)") {
-            ostree_repo_load_variant(pointer, OSTREE_OBJECT_TYPE_COMMIT, checksum, &variant, $0).isTrue
-        }
-        let box = GVariantBox(owning: variant!)
-        return variantBytes(box.pointer)
+        variantBytes(try commitVariantNow(checksum))
     }
 
     func detachedMetadataNow(_ checksum: String) throws -> GVariantBox? {

@@ -79,19 +79,21 @@ struct Vardict {
         return UInt64(g_variant_get_uint64(v.pointer))
     }
 
+    /// Every entry in order: its key and the value inside the `v` box.
+    func entries() -> [(key: String, value: GVariantBox)] {
+        (0..<g_variant_n_children(variant)).map { i in
+            let entry = GVariantBox(owning: g_variant_get_child_value(variant, i))
+            let key = GVariantBox(owning: g_variant_get_child_value(entry.pointer, 0))
+            let boxed = GVariantBox(owning: g_variant_get_child_value(entry.pointer, 1))
+            return (String(cString: g_variant_get_string(key.pointer, nil)), GVariantBox(owning: g_variant_get_variant(boxed.pointer)))
+        }
+    }
+
     /// Every string-typed entry, for showing commit metadata.
     func strings() -> [String: String] {
         var out: [String: String] = [:]
-        let count = g_variant_n_children(variant)
-        for i in 0..<count {
-            let entry = GVariantBox(owning: g_variant_get_child_value(variant, i))
-            let keyV = GVariantBox(owning: g_variant_get_child_value(entry.pointer, 0))
-            let boxed = GVariantBox(owning: g_variant_get_child_value(entry.pointer, 1))
-            let inner = GVariantBox(owning: g_variant_get_variant(boxed.pointer))
-            let key = String(cString: g_variant_get_string(keyV.pointer, nil))
-            if g_variant_is_of_type(inner.pointer, costree_variant_type_string()).isTrue {
-                out[key] = String(cString: g_variant_get_string(inner.pointer, nil))
-            }
+        for (key, value) in entries() where g_variant_is_of_type(value.pointer, costree_variant_type_string()).isTrue {
+            out[key] = String(cString: g_variant_get_string(value.pointer, nil))
         }
         return out
     }
@@ -102,15 +104,19 @@ struct Vardict {
         var out: [[UInt8]] = []
         for i in 0..<g_variant_n_children(v.pointer) {
             let child = GVariantBox(owning: g_variant_get_child_value(v.pointer, i))
-            out.append(variantBytes(child.pointer))
+            out.append(variantBytes(child))
         }
         return out
     }
 }
 
 /// The serialized bytes of a variant (for 'ay' values and for signing whole commits).
-func variantBytes(_ variant: OpaquePointer) -> [UInt8] {
-    let size = g_variant_get_size(variant)
-    guard size > 0, let data = g_variant_get_data(variant) else { return [] }
-    return Array(UnsafeRawBufferPointer(start: data, count: Int(size)))
+func variantBytes(_ variant: GVariantBox) -> [UInt8] {
+    // The box owns the serialized bytes: it must stay alive until they are copied, which a
+    // bare pointer argument would not guarantee (Swift may release the box after `.pointer`).
+    withExtendedLifetime(variant) {
+        let size = g_variant_get_size(variant.pointer)
+        guard size > 0, let data = g_variant_get_data(variant.pointer) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: data, count: Int(size)))
+    }
 }
