@@ -7,10 +7,16 @@ let package = Package(
     products: [
         .executable(name: "otter", targets: ["otter"]),
         .executable(name: "tuf-conformance-client", targets: ["tuf-conformance-client"]),
+        .executable(name: "otter-factory", targets: ["otter-factory"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        // Compose files are YAML: the only way to check and pin every `image:` reliably.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C shims: one system library each, imported by exactly one Swift module.
@@ -24,22 +30,37 @@ let package = Package(
         .target(name: "OtterCrypto", dependencies: ["COpenSSL"]),
         .target(name: "OSTree", dependencies: ["COSTree", "OtterCrypto"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
+        .target(name: "Archive", dependencies: ["CArchive"]),
 
         // Pure logic.
         .target(name: "TUF", dependencies: ["OtterCrypto", "HTTP"]),
         .target(name: "OCI", dependencies: ["HTTP", "OtterCrypto"]),
         .target(name: "Bootloader"),
+        .target(name: "ComposeApps", dependencies: [
+            "Archive", "OCI", "HTTP", "OtterCrypto", .product(name: "Yams", package: "Yams"),
+        ]),
+        .target(name: "Updater", dependencies: [
+            "TUF", "OSTree", "OCI", "ComposeApps", "Bootloader", "OtterCrypto",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
 
         // Front ends and executables.
         .target(name: "OtterCLI", dependencies: [
-            "OSTree", "OtterCrypto", "TUF", "HTTP",
+            "OSTree", "OtterCrypto", "TUF", "HTTP", "OCI", "ComposeApps", "Bootloader", "Updater",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .target(name: "FactoryCLI", dependencies: [
+            "OCI", "HTTP", "ComposeApps", "OtterCrypto",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "otter", dependencies: [
             "OtterCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "tuf-conformance-client", dependencies: ["TUF", "HTTP"]),
+        .executableTarget(name: "otter-factory", dependencies: ["FactoryCLI"]),
 
         // Test helpers shared by the test targets (running programs, loopback ports).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -50,6 +71,13 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "HTTP", "OtterCrypto", "TestSupport"]),
         .testTarget(name: "BootloaderTests", dependencies: ["Bootloader", "TestSupport"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestSupport"]),
+        .testTarget(name: "ComposeAppsTests", dependencies: [
+            "ComposeApps", "OCI", "HTTP", "Archive", "OtterCrypto", "TestSupport", "otter", "otter-factory",
+        ]),
+        .testTarget(name: "UpdaterTests", dependencies: [
+            "Updater", "TUF", "OSTree", "ComposeApps", "Bootloader", "OtterCrypto", "TestSupport", "otter",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,1 @@
+// Targets, the update state machine, health checks, rollback and persistent state (see DESIGN.md).

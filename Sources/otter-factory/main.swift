@@ -1,0 +1,3 @@
+import FactoryCLI
+
+await Factory.main()
