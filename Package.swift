@@ -52,8 +52,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        .target(name: "Factory", dependencies: ["TUF", "OSTree", "OtterCrypto"]),
         .target(name: "FactoryCLI", dependencies: [
-            "OCI", "HTTP", "ComposeApps", "OtterCrypto",
+            "Factory", "TUF", "OSTree", "OCI", "HTTP", "ComposeApps", "OtterCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "otter", dependencies: [
@@ -75,6 +76,7 @@ let package = Package(
         .testTarget(name: "ComposeAppsTests", dependencies: [
             "ComposeApps", "OCI", "HTTP", "Archive", "OtterCrypto", "TestSupport", "otter", "otter-factory",
         ]),
+        .testTarget(name: "FactoryTests", dependencies: ["Factory", "TUF", "OSTree", "OtterCrypto", "TestSupport", "otter-factory"]),
         .testTarget(name: "UpdaterTests", dependencies: [
             "Updater", "TUF", "OSTree", "ComposeApps", "Bootloader", "OtterCrypto", "TestSupport", "otter",
         ]),

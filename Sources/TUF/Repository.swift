@@ -49,6 +49,14 @@ public final class TUFRepository {
         signed["timestamp"] = timestamp
     }
 
+    /// A repository that already exists: the `signed` part of each top-level role as last
+    /// published, and the keys that sign each role. `expires` is the default for new versions.
+    public init(signed: [String: JSONObject], signers: [String: [TUFSigningKey]], expires: Timestamp) {
+        self.signed = signed
+        self.signers = signers
+        self.expires = expires
+    }
+
     static func common(_ type: String, expires: Timestamp) -> JSONObject {
         JSONObject(["_type": .string(type), "spec_version": .string("1.0.31"), "version": .integer(1),
                     "expires": .string(expires.tufExpires)])

@@ -47,6 +47,16 @@ public struct TUFSigningKey: Sendable {
         }
     }
 
+    /// Loads what `privateText` wrote: a 64-hex-digit ed25519 seed, or a PEM private key.
+    public init(privateText text: String) throws {
+        let trimmed = text.filter { !$0.isWhitespace }
+        if trimmed.count == 64, let seed = Hex.decode(trimmed) {
+            try self.init(.ed25519(Ed25519PrivateKey(seed: seed)))
+        } else {
+            try self.init(pem: text)
+        }
+    }
+
     /// The private key as text: PEM for ECDSA and RSA, the hex seed for ed25519.
     public var privateText: String {
         get throws {
