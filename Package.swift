@@ -65,7 +65,7 @@ let package = Package(
 
         // Test helpers shared by the test targets (running programs, loopback ports).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "OtterCryptoTests", dependencies: ["OtterCrypto"]),
+        .testTarget(name: "OtterCryptoTests", dependencies: ["OtterCrypto", "TestSupport"]),
         .testTarget(name: "OSTreeTests", dependencies: ["OSTree", "OtterCrypto", "otter", "TestSupport"], exclude: ["Support/serve.py"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP", "tuf-conformance-client", "otter"],
                     exclude: ["Interop"]),

@@ -10,6 +10,9 @@ import TUF
 /// keys/ostree/ed25519.secret, ed25519.pub          commit signing key (ostree sign format)
 /// tuf/ci/                                          the CI TUF repository, as devices fetch it
 /// ostree/                                          archive OSTree repo, as devices pull it
+/// pki/root.{crt,key}                               factory root CA (devices trust it for the gateway)
+/// pki/device-ca.{crt,key}                          signs device certificates (below the root)
+/// pki/gateway.{crt,key}                            the gateway's TLS server certificate
 /// ```
 public struct FactoryDirectory: Sendable {
     public let path: String
@@ -19,6 +22,7 @@ public struct FactoryDirectory: Sendable {
     public var ostreePublicKeyPath: String { path + "/keys/ostree/ed25519.pub" }
     public var ciRepositoryPath: String { path + "/tuf/ci" }
     public var ostreeRepoPath: String { path + "/ostree" }
+    public var pkiDirectory: String { path + "/pki" }
 
     /// Opens an existing factory directory; the error says how to make one.
     public init(existing path: String) throws(FactoryError) {
@@ -35,12 +39,13 @@ public struct FactoryDirectory: Sendable {
     /// Creates a factory: online TUF keys for every top-level role, an empty CI repository
     /// (version 1 of each role, signed), a commit signing key and an empty archive repo.
     /// Refuses a directory that already holds a factory, so keys are never overwritten.
-    public static func create(at path: String, expiryDays: Int64 = 365) async throws -> FactoryDirectory {
+    public static func create(at path: String, name: String = "otter", gatewayNames: [String] = ["localhost", "127.0.0.1"],
+                              expiryDays: Int64 = 365) async throws -> FactoryDirectory {
         let directory = FactoryDirectory(creating: path)
         if FileManager.default.fileExists(atPath: directory.path + "/keys/tuf/root.key") {
             throw FactoryError("\(path) already holds a factory; its keys are left as they are")
         }
-        for sub in ["keys/tuf", "keys/ostree", "tuf/ci"] {
+        for sub in ["keys/tuf", "keys/ostree", "tuf/ci", "pki"] {
             try FileManager.default.createDirectory(atPath: directory.path + "/" + sub, withIntermediateDirectories: true)
         }
         var keys: [String: [TUFSigningKey]] = [:]
@@ -58,6 +63,7 @@ public struct FactoryDirectory: Sendable {
         try writeSecret(signing.ostreeBase64 + "\n", to: directory.ostreeSecretKeyPath)
         try Array((signing.publicKey.base64 + "\n").utf8).write(to: directory.ostreePublicKeyPath)
         _ = try Repo.create(at: directory.ostreeRepoPath, mode: .archive)
+        try directory.createPKI(name: name, gatewayNames: gatewayNames)
         return directory
     }
 
@@ -78,6 +84,23 @@ public struct FactoryDirectory: Sendable {
 
     public func ciRepository(expiryDays: Int64 = 365) throws -> TargetsRepository {
         try TargetsRepository(path: ciRepositoryPath, keys: onlineKeys(), expiryDays: expiryDays)
+    }
+
+    /// Root CA, device CA below it, and the gateway certificate for `gatewayNames` (DNS names
+    /// and IPv4 addresses).
+    func createPKI(name: String, gatewayNames: [String]) throws {
+        let root = try CertificateAuthority.makeRoot(subject: DistinguishedName(commonName: "\(name) root CA", organization: name))
+        let deviceCA = try root.issueAuthority(subject: DistinguishedName(commonName: "\(name) device CA", organization: name))
+        let gatewayKey = try ECDSAP256PrivateKey()
+        let isAddress = { (text: String) in text.split(separator: ".").count == 4 && text.allSatisfy { $0.isNumber || $0 == "." } }
+        let gateway = try root.issueServer(subject: DistinguishedName(commonName: gatewayNames.first ?? "gateway", organization: name),
+                                           key: gatewayKey, dnsNames: gatewayNames.filter { !isAddress($0) },
+                                           ipAddresses: gatewayNames.filter(isAddress))
+        for (file, certificate, key) in [("root", root.certificate, root.key), ("device-ca", deviceCA.certificate, deviceCA.key),
+                                         ("gateway", gateway, gatewayKey)] {
+            try Array(try certificate.pem.utf8).write(to: "\(pkiDirectory)/\(file).crt")
+            try writeSecret(try key.pem, to: "\(pkiDirectory)/\(file).key")
+        }
     }
 
     static func normalized(_ path: String) -> String {

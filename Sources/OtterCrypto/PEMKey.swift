@@ -133,7 +133,7 @@ final class OpenSSLKey: @unchecked Sendable {
     }
 }
 
-private func withMemoryBIO<T>(_ text: String, _ body: (OpaquePointer) throws -> T) throws -> T {
+func withMemoryBIO<T>(_ text: String, _ body: (OpaquePointer) throws -> T) throws -> T {
     var bytes = Array(text.utf8)
     guard bytes.count < Int32.max else { throw CryptoError("PEM text too large") }
     return try bytes.withUnsafeMutableBufferPointer { buffer in
@@ -146,7 +146,7 @@ private func withMemoryBIO<T>(_ text: String, _ body: (OpaquePointer) throws -> 
     }
 }
 
-private func writeToMemoryBIO(_ what: String, _ write: (OpaquePointer) -> Int32) throws -> String {
+func writeToMemoryBIO(_ what: String, _ write: (OpaquePointer) -> Int32) throws -> String {
     guard let bio = BIO_new(BIO_s_mem()) else { throw CryptoError.openssl("BIO_new") }
     defer { BIO_free(bio) }
     guard write(bio) == 1 else { throw CryptoError.openssl(what) }

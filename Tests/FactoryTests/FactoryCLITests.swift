@@ -106,8 +106,15 @@ import TestSupport
         let again = try factoryCLI(["init", factory], expect: 1)
         #expect(again.contains("already holds a factory"))
         #expect(try String(contentsOfFile: factory + "/keys/tuf/root.key", encoding: .utf8) == key)
-        let attributes = try FileManager.default.attributesOfItem(atPath: factory + "/keys/tuf/root.key")
-        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        for secret in ["keys/tuf/root.key", "keys/ostree/ed25519.secret", "pki/root.key", "pki/device-ca.key", "pki/gateway.key"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: factory + "/" + secret)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(secret)")
+        }
+        // The PKI chains for openssl: gateway and device CA below the root.
+        for (file, extra) in [("gateway.crt", ["-verify_ip", "127.0.0.1", "-purpose", "sslserver"]), ("device-ca.crt", [])] {
+            let verify = try runProcess("/usr/bin/openssl", ["verify", "-CAfile", factory + "/pki/root.crt"] + extra + [factory + "/pki/" + file])
+            #expect(verify.status == 0, "\(file): \(verify.out) \(verify.err)")
+        }
 
         let missing = try factoryCLI(["targets", "list", "--factory", dir + "/nothing"], expect: 1)
         #expect(missing.contains("otter-factory init"))
