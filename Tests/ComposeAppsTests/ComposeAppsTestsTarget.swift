@@ -1,0 +1,1 @@
+// Tests of the ComposeApps module live in this folder.

@@ -1,0 +1,1 @@
+// Tests of the Updater module live in this folder.
