@@ -40,7 +40,7 @@ let package = Package(
             "Archive", "OCI", "HTTP", "OtterCrypto", .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Updater", dependencies: [
-            "TUF", "OSTree", "OCI", "ComposeApps", "Bootloader", "OtterCrypto",
+            "TUF", "HTTP", "OSTree", "OCI", "ComposeApps", "Bootloader", "OtterCrypto",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),

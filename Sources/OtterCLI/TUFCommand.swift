@@ -1,5 +1,6 @@
 import ArgumentParser
 import TUF
+import Updater
 
 /// `otter tuf …`: the device's trusted TUF metadata, until the update coordinator drives it.
 public struct TUFCommand: AsyncParsableCommand {
@@ -35,31 +36,22 @@ public struct TUFCommand: AsyncParsableCommand {
         public init() {}
 
         public func validate() throws {
-            guard repo.hasPrefix("http://") || repo.hasPrefix("https://") else {
-                throw ValidationError("--repo must be an http:// or https:// URL, got \(repo)")
+            guard repo.hasPrefix("http://") || repo.hasPrefix("https://") || repo.hasPrefix("file://") else {
+                throw ValidationError("--repo must be an http://, https:// or file:// URL, got \(repo)")
             }
         }
 
         public func run() async throws {
             let base = sysroot.hasSuffix("/") ? String(sysroot.dropLast()) : sysroot
-            let trustedDir = base + "/var/lib/otter/tuf"
-            let shippedRoot = base + "/usr/lib/otter/tuf/root.json"
+            let feed = TargetFeed(trustedDirectory: base + "/var/lib/otter/tuf", shippedRootDirectory: base + "/usr/lib/otter/tuf",
+                                  metadataURL: repo)
             do {
-                let store = try DirectoryStore.creating(path: trustedDir)
-                if store.read("root.json") == nil {
-                    guard let root = DirectoryStore(path: base + "/usr/lib/otter/tuf").read("root.json") else {
-                        throw TUFError(.storage, "no trusted root: neither \(trustedDir)/root.json nor \(shippedRoot) exists; the image must ship the initial root")
-                    }
-                    try store.write("root.json", root)
-                }
-                let url = repo.hasSuffix("/") ? repo : repo + "/"
-                let client = TUFClient(configuration: TUFClientConfiguration(metadataBaseURL: url),
-                                       transport: HTTPTransport(), store: store)
-                try await client.refresh()
-                let targets = client.targets!.signed.allTargets
-                print(json ? Self.jsonListing(targets) : Self.humanListing(targets, root: client.root!.signed.version))
-            } catch let error as TUFError {
-                printError("otter tuf refresh: \(error.message)\nThe trusted metadata in \(trustedDir) keeps its last verified state; check --repo and the device clock, then retry.")
+                let targets = try await feed.refresh()
+                let root = DirectoryStore(path: feed.trustedDirectory).read("root.json")
+                    .flatMap { try? Metadata<Root>.parse($0, role: "root").signed.common.version } ?? 0
+                print(json ? Self.jsonListing(targets) : Self.humanListing(targets, root: root))
+            } catch {
+                printError("otter tuf refresh: \(error.message)\nThe trusted metadata in \(feed.trustedDirectory) keeps its last verified state; check --repo and the device clock, then retry.")
                 throw ExitCode.failure
             }
         }

@@ -5,8 +5,13 @@ import HTTP
 /// (the conformance contract counts requests); devices can pass a retry policy.
 public struct HTTPTransport: TUFTransport {
     public let client: HTTPClient
+    /// Sent with every request (a device gateway reads `x-ats-tags`, `x-ats-target`, …).
+    public var headers: HTTPHeaders
 
-    public init(client: HTTPClient) { self.client = client }
+    public init(client: HTTPClient, headers: HTTPHeaders = [:]) {
+        self.client = client
+        self.headers = headers
+    }
 
     public init(retry: HTTPClient.RetryPolicy = .none) {
         var configuration = HTTPClient.Configuration()
@@ -17,7 +22,7 @@ public struct HTTPTransport: TUFTransport {
     public func fetch(_ url: String, maxLength: Int) async throws(TUFTransportError) -> [UInt8] {
         let sink = BoundedBody(limit: maxLength)
         do {
-            _ = try await client.stream(HTTPRequest(method: .get, url: url), to: sink)
+            _ = try await client.stream(HTTPRequest(method: .get, url: url, headers: headers), to: sink)
         } catch let error as HTTPError {
             if sink.overflowed { throw .tooLarge(url: url, limit: maxLength) }
             if case .bodyTooLarge = error.kind { throw .tooLarge(url: url, limit: maxLength) }
