@@ -64,7 +64,7 @@ extension Repo {
             var existing: [[UInt8]] = []
             var others: [(key: String, value: GVariantBox)] = []
             if let detached = try self.detachedMetadataNow(checksum) {
-                let dict = Vardict(variant: detached.pointer)
+                let dict = Vardict(detached)
                 existing = dict.byteStrings(CommitSignature.metadataKey)
                 others = dict.entries().filter { $0.key != CommitSignature.metadataKey }
             }
@@ -72,14 +72,15 @@ extension Repo {
             let builder = g_variant_builder_new(costree_variant_type_vardict())!
             defer { g_variant_builder_unref(builder) }
             for (name, value) in others {
-                g_variant_builder_add_value(builder, g_variant_new_dict_entry(g_variant_new_string(name), g_variant_new_variant(value.pointer)))
+                value.withPointer { g_variant_builder_add_value(builder, g_variant_new_dict_entry(g_variant_new_string(name), g_variant_new_variant($0))) }
             }
             let signatures = VariantValue.byteStrings(existing + [signature]).make()
             g_variant_builder_add_value(builder, g_variant_new_dict_entry(g_variant_new_string(CommitSignature.metadataKey),
                                                                           g_variant_new_variant(signatures)))
-            let metadata = GVariantBox(sinking: g_variant_builder_end(builder))
-            try gcall("writing the signature of \(checksum) in \(self.path)") {
-                ostree_repo_write_commit_detached_metadata(self.pointer, checksum, metadata.pointer, nil, $0).isTrue
+            try GVariantBox(sinking: g_variant_builder_end(builder)).withPointer { (metadata) throws(OSTreeError) in
+                try gcall("writing the signature of \(checksum) in \(self.path)") {
+                    ostree_repo_write_commit_detached_metadata(self.pointer, checksum, metadata, nil, $0).isTrue
+                }
             }
         }
     }
@@ -100,7 +101,7 @@ extension Repo {
                               context: "verifying commit \(checksum)")
         }
         let signatures = try detachedMetadataNow(checksum).map {
-            Vardict(variant: $0.pointer).byteStrings(CommitSignature.metadataKey)
+            Vardict($0).byteStrings(CommitSignature.metadataKey)
         } ?? []
         guard !signatures.isEmpty else {
             throw OSTreeError(message: "commit \(checksum) is not signed (no \(CommitSignature.metadataKey) in its detached metadata)",

@@ -15,6 +15,13 @@ final class GObjectBox: @unchecked Sendable {
     }
 
     deinit { costree_object_unref(UnsafeMutableRawPointer(pointer)) }
+
+    /// Calls `body` with the pointer while the box (and so the reference) is alive: Swift may
+    /// release a box right after its last use, so a bare `.pointer` handed to C can dangle.
+    func withPointer<R, E: Error>(_ body: (OpaquePointer) throws(E) -> R) throws(E) -> R {
+        defer { withExtendedLifetime(self) {} }
+        return try body(pointer)
+    }
 }
 
 /// Owns one GVariant reference (sinking a floating one).
@@ -26,6 +33,13 @@ final class GVariantBox: @unchecked Sendable {
     init(sinking pointer: OpaquePointer) { self.pointer = g_variant_ref_sink(pointer) }
 
     deinit { g_variant_unref(pointer) }
+
+    /// Calls `body` with the pointer while the box is alive (see `GObjectBox.withPointer`);
+    /// anything read from the variant (strings, data) must be copied inside `body`.
+    func withPointer<R, E: Error>(_ body: (OpaquePointer) throws(E) -> R) throws(E) -> R {
+        defer { withExtendedLifetime(self) {} }
+        return try body(pointer)
+    }
 }
 
 /// A GFile for a path, released after `body`.

@@ -259,15 +259,20 @@ extension Repo {
                 g_main_context_pop_thread_default(mainContext)
                 g_main_context_unref(mainContext)
             }
-            try gcall(context) {
-                ostree_repo_pull_with_options(self.pointer, request.remote, variant.pointer, ostreeProgress.pointer,
-                                              cancellable.pointer, $0).isTrue
+            try withExtendedLifetime((variant, ostreeProgress, cancellable)) { () throws(OSTreeError) in
+                try gcall(context) {
+                    ostree_repo_pull_with_options(self.pointer, request.remote, variant.pointer, ostreeProgress.pointer,
+                                                  cancellable.pointer, $0).isTrue
+                }
             }
         }
     }
 
     private static func snapshot(_ box: GObjectBox, phase: PullProgress.Phase, started: ContinuousClock.Instant) -> PullProgress {
-        let p = box.pointer
+        box.withPointer { p in snapshot(p, phase: phase, started: started) }
+    }
+
+    private static func snapshot(_ p: OpaquePointer, phase: PullProgress.Phase, started: ContinuousClock.Instant) -> PullProgress {
         let seconds = seconds(since: started)
         let bytes = UInt64(ostree_async_progress_get_uint64(p, "bytes-transferred"))
         return PullProgress(

@@ -46,10 +46,11 @@ extension Repo {
     /// Adds the remote, replacing one of the same name (as aktualizr-lite does on every update).
     public func addRemote(_ remote: Remote) async throws {
         try await queue.run {
-            let options = GVariantBox(sinking: makeVardict(remote.options))
-            try gcall("adding remote \(remote.name) (\(remote.url)) to \(self.path)") {
-                ostree_repo_remote_change(self.pointer, nil, OSTREE_REPO_REMOTE_CHANGE_REPLACE, remote.name,
-                                          remote.url, options.pointer, nil, $0).isTrue
+            try GVariantBox(sinking: makeVardict(remote.options)).withPointer { (options) throws(OSTreeError) in
+                try gcall("adding remote \(remote.name) (\(remote.url)) to \(self.path)") {
+                    ostree_repo_remote_change(self.pointer, nil, OSTREE_REPO_REMOTE_CHANGE_REPLACE, remote.name,
+                                              remote.url, options, nil, $0).isTrue
+                }
             }
         }
     }

@@ -92,21 +92,21 @@ public final class Repo: @unchecked Sendable {
         try gcall("reading commit \(checksum) in \(path)") {
             ostree_repo_load_commit(pointer, checksum, &variant, &state, $0).isTrue
         }
-        let commit = GVariantBox(owning: variant!)
-        let metadata = GVariantBox(owning: costree_commit_metadata(commit.pointer))
-        let strings = Vardict(variant: metadata.pointer).strings()
-        let parent = takeString(ostree_commit_get_parent(commit.pointer))
-        let keys = try detachedMetadataNow(checksum).map { Vardict(variant: $0.pointer).entries().map(\.key) } ?? []
-        return Commit(
-            checksum: checksum,
-            subject: String(cString: costree_commit_subject(commit.pointer)),
-            body: String(cString: costree_commit_body(commit.pointer)),
-            version: strings["version"],
-            timestamp: UInt64(ostree_commit_get_timestamp(commit.pointer)),
-            parent: parent,
-            metadata: strings,
-            detachedMetadataKeys: keys.sorted(),
-            isPartial: state.rawValue & OSTREE_REPO_COMMIT_STATE_PARTIAL.rawValue != 0)
+        let keys = try detachedMetadataNow(checksum).map { Vardict($0).entries().map(\.key) } ?? []
+        return GVariantBox(owning: variant!).withPointer { commit in
+            // Subject and body point into the commit variant: copied while it is alive.
+            let strings = Vardict(GVariantBox(owning: costree_commit_metadata(commit))).strings()
+            return Commit(
+                checksum: checksum,
+                subject: String(cString: costree_commit_subject(commit)),
+                body: String(cString: costree_commit_body(commit)),
+                version: strings["version"],
+                timestamp: UInt64(ostree_commit_get_timestamp(commit)),
+                parent: takeString(ostree_commit_get_parent(commit)),
+                metadata: strings,
+                detachedMetadataKeys: keys.sorted(),
+                isPartial: state.rawValue & OSTREE_REPO_COMMIT_STATE_PARTIAL.rawValue != 0)
+        }
     }
 
     /// The commit object as a GVariant (OSTREE_COMMIT_GVARIANT_FORMAT).
@@ -120,14 +120,16 @@ public final class Repo: @unchecked Sendable {
 
     /// The refs a commit is bound to (`ostree.ref-binding`, written by `ostree commit -b`).
     func refBindingsNow(_ checksum: String) throws -> [String] {
-        let commit = try commitVariantNow(checksum)
-        let metadata = GVariantBox(owning: costree_commit_metadata(commit.pointer))
-        guard let bindings = Vardict(variant: metadata.pointer).value("ostree.ref-binding"),
-              g_variant_is_of_type(bindings.pointer, costree_variant_type_strv()).isTrue else { return [] }
-        var length: gsize = 0
-        guard let strv = g_variant_get_strv(bindings.pointer, &length) else { return [] }
-        defer { g_free(strv) }
-        return (0..<Int(length)).compactMap { strv[$0].map { String(cString: $0) } }
+        let metadata = try commitVariantNow(checksum).withPointer { GVariantBox(owning: costree_commit_metadata($0)) }
+        guard let bindings = Vardict(metadata).value("ostree.ref-binding") else { return [] }
+        // g_variant_get_strv's strings point into the variant: copied while it is alive.
+        return bindings.withPointer { value in
+            guard g_variant_is_of_type(value, costree_variant_type_strv()).isTrue else { return [] }
+            var length: gsize = 0
+            guard let strv = g_variant_get_strv(value, &length) else { return [] }
+            defer { g_free(strv) }
+            return (0..<Int(length)).compactMap { strv[$0].map { String(cString: $0) } }
+        }
     }
 
     /// The raw commit object bytes: what an OSTree commit signature signs.

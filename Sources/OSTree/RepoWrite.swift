@@ -26,13 +26,13 @@ extension Repo {
         let tree = GObjectBox(owning: ostree_mutable_tree_new())
         let modifier = ostree_repo_commit_modifier_new(OSTREE_REPO_COMMIT_MODIFIER_FLAGS_NONE, nil, nil, nil)
         defer { ostree_repo_commit_modifier_unref(modifier) }
-        try withGFile(directory) { (file) throws(OSTreeError) in
-            try gcall(context) {
-                ostree_repo_write_directory_to_mtree(pointer, file, tree.pointer, modifier, nil, $0).isTrue
-            }
-        }
         var root: OpaquePointer? = nil
-        try gcall(context) { ostree_repo_write_mtree(pointer, tree.pointer, &root, nil, $0).isTrue }
+        try tree.withPointer { (tree) throws(OSTreeError) in
+            try withGFile(directory) { (file) throws(OSTreeError) in
+                try gcall(context) { ostree_repo_write_directory_to_mtree(pointer, file, tree, modifier, nil, $0).isTrue }
+            }
+            try gcall(context) { ostree_repo_write_mtree(pointer, tree, &root, nil, $0).isTrue }
+        }
         let rootFile = GObjectBox(owning: root!)
 
         var entries: [(String, VariantValue)] = [("ostree.ref-binding", .strings([branch]))]
@@ -65,11 +65,10 @@ extension Repo {
     public func generateStaticDelta(from: String?, to: String) async throws {
         try await queue.run {
             let context = "generating the static delta \(from ?? "(scratch)") → \(to) in \(self.path)"
-            let params = GVariantBox(sinking: makeVardict([]))
-            try withExtendedLifetime(params) { () throws(OSTreeError) in
+            try GVariantBox(sinking: makeVardict([])).withPointer { (params) throws(OSTreeError) in
                 try gcall(context) {
                     ostree_repo_static_delta_generate(self.pointer, OSTREE_STATIC_DELTA_GENERATE_OPT_MAJOR, from, to,
-                                                      nil, params.pointer, nil, $0).isTrue
+                                                      nil, params, nil, $0).isTrue
                 }
             }
         }

@@ -62,61 +62,69 @@ func makeVardict(_ entries: [(String, VariantValue)]) -> OpaquePointer {
 
 /// Reads simple values back out of an `a{sv}` dictionary.
 struct Vardict {
-    let variant: OpaquePointer
+    /// Held, not borrowed: strings read out of the dictionary point into its data.
+    let box: GVariantBox
+
+    init(_ box: GVariantBox) { self.box = box }
 
     func value(_ key: String) -> GVariantBox? {
-        guard let v = g_variant_lookup_value(variant, key, nil) else { return nil }
-        return GVariantBox(owning: v)
+        box.withPointer { variant in g_variant_lookup_value(variant, key, nil).map { GVariantBox(owning: $0) } }
     }
 
     func string(_ key: String) -> String? {
-        guard let v = value(key), g_variant_is_of_type(v.pointer, costree_variant_type_string()).isTrue else { return nil }
-        return String(cString: g_variant_get_string(v.pointer, nil))
+        value(key)?.withPointer { v in
+            g_variant_is_of_type(v, costree_variant_type_string()).isTrue ? String(cString: g_variant_get_string(v, nil)) : nil
+        }
     }
 
     func uint64(_ key: String) -> UInt64? {
-        guard let v = value(key), g_variant_is_of_type(v.pointer, costree_variant_type_uint64()).isTrue else { return nil }
-        return UInt64(g_variant_get_uint64(v.pointer))
+        value(key)?.withPointer { v in
+            g_variant_is_of_type(v, costree_variant_type_uint64()).isTrue ? UInt64(g_variant_get_uint64(v)) : nil
+        }
     }
 
     /// Every entry in order: its key and the value inside the `v` box.
     func entries() -> [(key: String, value: GVariantBox)] {
-        (0..<g_variant_n_children(variant)).map { i in
-            let entry = GVariantBox(owning: g_variant_get_child_value(variant, i))
-            let key = GVariantBox(owning: g_variant_get_child_value(entry.pointer, 0))
-            let boxed = GVariantBox(owning: g_variant_get_child_value(entry.pointer, 1))
-            return (String(cString: g_variant_get_string(key.pointer, nil)), GVariantBox(owning: g_variant_get_variant(boxed.pointer)))
+        box.withPointer { variant in
+            (0..<g_variant_n_children(variant)).map { i in
+                GVariantBox(owning: g_variant_get_child_value(variant, i)).withPointer { entry in
+                    let key = GVariantBox(owning: g_variant_get_child_value(entry, 0))
+                        .withPointer { String(cString: g_variant_get_string($0, nil)) }
+                    let value = GVariantBox(owning: g_variant_get_child_value(entry, 1))
+                        .withPointer { GVariantBox(owning: g_variant_get_variant($0)) }
+                    return (key, value)
+                }
+            }
         }
     }
 
     /// Every string-typed entry, for showing commit metadata.
     func strings() -> [String: String] {
         var out: [String: String] = [:]
-        for (key, value) in entries() where g_variant_is_of_type(value.pointer, costree_variant_type_string()).isTrue {
-            out[key] = String(cString: g_variant_get_string(value.pointer, nil))
+        for (key, value) in entries() {
+            out[key] = value.withPointer { v in
+                g_variant_is_of_type(v, costree_variant_type_string()).isTrue ? String(cString: g_variant_get_string(v, nil)) : nil
+            }
         }
         return out
     }
 
     /// The 'aay' entry `key` as byte arrays (ostree.sign.ed25519 signatures).
     func byteStrings(_ key: String) -> [[UInt8]] {
-        guard let v = value(key), g_variant_is_of_type(v.pointer, costree_variant_type_bytestring_array()).isTrue else { return [] }
-        var out: [[UInt8]] = []
-        for i in 0..<g_variant_n_children(v.pointer) {
-            let child = GVariantBox(owning: g_variant_get_child_value(v.pointer, i))
-            out.append(variantBytes(child))
+        guard let array = value(key) else { return [] }
+        return array.withPointer { v in
+            guard g_variant_is_of_type(v, costree_variant_type_bytestring_array()).isTrue else { return [] }
+            return (0..<g_variant_n_children(v)).map { i in variantBytes(GVariantBox(owning: g_variant_get_child_value(v, i))) }
         }
-        return out
     }
 }
 
 /// The serialized bytes of a variant (for 'ay' values and for signing whole commits).
 func variantBytes(_ variant: GVariantBox) -> [UInt8] {
-    // The box owns the serialized bytes: it must stay alive until they are copied, which a
-    // bare pointer argument would not guarantee (Swift may release the box after `.pointer`).
-    withExtendedLifetime(variant) {
-        let size = g_variant_get_size(variant.pointer)
-        guard size > 0, let data = g_variant_get_data(variant.pointer) else { return [] }
+    // The box owns the serialized bytes: they are copied while it is alive.
+    variant.withPointer { pointer in
+        let size = g_variant_get_size(pointer)
+        guard size > 0, let data = g_variant_get_data(pointer) else { return [] }
         return Array(UnsafeRawBufferPointer(start: data, count: Int(size)))
     }
 }
