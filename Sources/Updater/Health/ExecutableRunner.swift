@@ -17,6 +17,8 @@ import FoundationEssentials
 public struct ExecutableRunner: Sendable {
     /// How a run ended.
     public struct Outcome: Sendable, Equatable, Codable {
+        /// The program's pid (already reaped: for logs, and for tests that check nothing is left).
+        public var processID: Int32
         /// The exit status when the program exited; nil when a signal ended it.
         public var exitCode: Int32?
         /// The signal that ended the program, if one did.
@@ -81,7 +83,12 @@ public struct ExecutableRunner: Sendable {
                 termSentAt = now
                 kill(-child.pid, SIGTERM)
             }
-            try? await Task.sleep(for: .milliseconds(termSentAt == nil ? 10 : 20))
+            if Task.isCancelled {
+                // A cancelled task's sleep returns at once; wait out the kill without spinning.
+                usleep(20_000)
+            } else {
+                try? await Task.sleep(for: .milliseconds(termSentAt == nil ? 10 : 20))
+            }
         }
         // Phase 2: whatever is still in the group (background children) goes with the program.
         kill(-child.pid, SIGKILL)
@@ -90,7 +97,8 @@ public struct ExecutableRunner: Sendable {
         if pipeOpen { _ = tail.drain(child.outputFD) }
 
         let exitSignal = status & 0x7F
-        return Outcome(exitCode: exitSignal == 0 ? (status >> 8) & 0xFF : nil,
+        return Outcome(processID: child.pid,
+                       exitCode: exitSignal == 0 ? (status >> 8) & 0xFF : nil,
                        signal: exitSignal == 0 ? nil : exitSignal,
                        timedOut: timedOut,
                        duration: ContinuousClock.now - started,
