@@ -210,3 +210,18 @@ struct ConfigLoadingTests {
         #expect(everything.bootloader.customScript != nil)
     }
 }
+
+@Suite("OtterConfiguration: poll delay")
+struct ConfigPollDelayTests {
+    @Test func pollDelayIsTheIntervalPlusAtMostTheJitter() throws {
+        let root = try HealthScratchDirectory("otter-config")
+        try root.write("etc/otter/conf.d/50.toml", "[update]\npoll_interval = 10\npoll_jitter = 2\n")
+        let update = try OtterConfiguration.load(root: root.path).update
+        let delays = (0..<200).map { _ in update.nextPollDelay() }
+        #expect(delays.allSatisfy { $0 >= .seconds(10) && $0 <= .seconds(12) })
+        #expect(Set(delays).count > 1)
+
+        try root.write("etc/otter/conf.d/50.toml", "[update]\npoll_interval = 10\npoll_jitter = 0\n")
+        #expect(try OtterConfiguration.load(root: root.path).update.nextPollDelay() == .seconds(10))
+    }
+}

@@ -99,3 +99,24 @@ struct NotifySystemdTests {
         #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "1000000"]).watchdogInterval == .milliseconds(500))
     }
 }
+
+@Suite("SystemdNotifier watchdog loop")
+struct NotifyWatchdogLoopTests {
+    @Test func feedsTheWatchdogAtHalfItsTimeoutUntilCancelled() async throws {
+        let dir = try HealthScratchDirectory("otter-notify")
+        let listener = try NotifyListener(dir.path + "/notify.sock")
+        // WATCHDOG_USEC = 200 ms: a ping every 100 ms.
+        let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": dir.path + "/notify.sock", "WATCHDOG_USEC": "200000"])
+        let feeding = Task { await notifier.keepWatchdogFed() }
+        #expect(listener.receive() == "WATCHDOG=1")
+        #expect(listener.receive() == "WATCHDOG=1")
+        #expect(listener.receive() == "WATCHDOG=1")
+        feeding.cancel()
+        await feeding.value
+    }
+
+    @Test func withoutAWatchdogTheLoopReturnsAtOnce() async {
+        await SystemdNotifier(environment: ["NOTIFY_SOCKET": "/run/none"]).keepWatchdogFed()
+        await SystemdNotifier(environment: ["WATCHDOG_USEC": "1000"]).keepWatchdogFed()
+    }
+}

@@ -55,6 +55,18 @@ public struct OtterConfiguration: Sendable, Equatable {
         public var rebootCommand: [String]
         /// The OSTree osname deployments are made under; nil = the booted deployment's.
         public var osName: String?
+
+        /// The wait before the next poll: the interval plus a uniform random part of the jitter.
+        public func nextPollDelay<Generator: RandomNumberGenerator>(using generator: inout Generator) -> Duration {
+            let jitterMilliseconds = Int64(pollJitter.secondsValue * 1000)
+            guard jitterMilliseconds > 0 else { return pollInterval }
+            return pollInterval + .milliseconds(Int64.random(in: 0...jitterMilliseconds, using: &generator))
+        }
+
+        public func nextPollDelay() -> Duration {
+            var generator = SystemRandomNumberGenerator()
+            return nextPollDelay(using: &generator)
+        }
     }
 
     public struct Health: Sendable, Equatable {

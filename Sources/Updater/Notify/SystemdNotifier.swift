@@ -30,6 +30,17 @@ public struct SystemdNotifier: Sendable {
         return .microseconds(Int64(clamping: microseconds / 2))
     }
 
+    /// Sends WATCHDOG=1 every `watchdogInterval` until the task is cancelled; returns at once when
+    /// the watchdog is off. A failed ping is handed to `onError` and the loop goes on (systemd
+    /// restarts the unit if the pings stop arriving, which is the point).
+    public func keepWatchdogFed(onError: @Sendable (SystemdNotifierError) -> Void = { _ in }) async {
+        guard isEnabled, let watchdogInterval else { return }
+        while !Task.isCancelled {
+            do { try watchdog() } catch { onError(error) }
+            do { try await Task.sleep(for: watchdogInterval) } catch { return }
+        }
+    }
+
     public func ready(status: String? = nil) throws(SystemdNotifierError) {
         try send(["READY=1"] + (status.map { ["STATUS=\($0)"] } ?? []))
     }
