@@ -258,6 +258,23 @@ struct HealthCheckRunnerTests {
         #expect(decoded.summary == report.summary)
         #expect(String(decoding: json, as: UTF8.self).contains("\"verdict\":\"pass\""))
         #expect(report.finishedAt >= report.startedAt)
+
+        let stored = try report.jsonText()
+        #expect(try HealthReport(jsonText: stored) == report)
+    }
+
+    @Test func statusLinesShowEachCheckAndTheLastOutputLineOfFailures() async throws {
+        let dir = try HealthScratchDirectory()
+        try dir.script("required.d/10-ok", "exit 0")
+        try dir.script("required.d/20-disk", "echo checking; echo /data is read-only; exit 1")
+        let report = await runner(dir).run(apps: ["a"], appStates: { [AppServiceState(app: "a", service: "s", state: "dead")] },
+                                           log: { _ in })
+        let lines = report.statusLines
+        #expect(lines.first == report.summary)
+        #expect(lines.contains { $0.hasPrefix("  required 10-ok: exit 0 (") })
+        #expect(lines.contains { $0.hasPrefix("  required 20-disk: exit 1 (") })
+        #expect(lines.contains("    /data is read-only"))
+        #expect(lines.contains("  app a service s: dead, expected running"))
     }
 }
 

@@ -61,7 +61,8 @@ public struct HealthCheckRunner: Sendable {
                     log: @Sendable (String) -> Void = logToStandardError) async -> HealthReport {
         let startedAt = Date()
         let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
+        let start = clock.now
+        let deadline = start.advanced(by: timeout)
         var notes: [String] = []
 
         let findings = await appFindings(apps: apps, appStates: appStates, deadline: deadline, clock: clock)
@@ -95,11 +96,11 @@ public struct HealthCheckRunner: Sendable {
         }
         for note in notes { log("health: \(note)") }
 
-        let finishedAt = Date()
-        return HealthReport(verdict: verdict, startedAt: startedAt, finishedAt: finishedAt, checks: checks,
-                            apps: findings, hooks: hooks, notes: notes,
-                            summary: Self.summary(verdict: verdict, checks: checks, findings: findings,
-                                                  seconds: finishedAt.timeIntervalSince(startedAt)))
+        let seconds = (clock.now - start).secondsValue
+        // Whole seconds: the report is stored as JSON with ISO 8601 times and must read back equal.
+        return HealthReport(verdict: verdict, startedAt: startedAt.wholeSeconds, finishedAt: Date().wholeSeconds,
+                            durationSeconds: seconds, checks: checks, apps: findings, hooks: hooks, notes: notes,
+                            summary: Self.summary(verdict: verdict, checks: checks, findings: findings, seconds: seconds))
     }
 
     // MARK: Apps
@@ -230,6 +231,10 @@ extension AppHealthFinding {
     func describe() -> String {
         "app \(app)" + (service.map { " service \($0)" } ?? "") + ": " + (problem ?? "ok")
     }
+}
+
+extension Date {
+    var wholeSeconds: Date { Date(timeIntervalSince1970: timeIntervalSince1970.rounded(.down)) }
 }
 
 /// The default log sink of health checks and callbacks: one line on stderr (journald keeps it).

@@ -72,6 +72,8 @@ public struct HealthReport: Sendable, Codable, Equatable {
     public var verdict: Verdict
     public var startedAt: Date
     public var finishedAt: Date
+    /// From start to verdict and hooks, precisely (the two times are whole seconds).
+    public var durationSeconds: Double
     /// Required checks, then wanted ones, each directory in name order.
     public var checks: [HealthCheckResult]
     public var apps: [AppHealthFinding]
@@ -81,4 +83,40 @@ public struct HealthReport: Sendable, Codable, Equatable {
     public var notes: [String]
     /// One line for `otter status`.
     public var summary: String
+}
+
+extension HealthReport {
+    /// The report as stored in the state database: JSON, keys sorted, ISO 8601 times.
+    public func jsonText() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    public init(jsonText: String) throws {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        self = try decoder.decode(HealthReport.self, from: Data(jsonText.utf8))
+    }
+
+    /// For `otter status`: the summary, then a line per check, hook and unhealthy app service.
+    public var statusLines: [String] {
+        var lines = [summary]
+        for check in checks + hooks {
+            lines.append("  \(check.kind.rawValue) \(check.name): \(check.statusDescription) (\(Self.seconds(check.durationSeconds)))")
+            if !check.passed, let last = check.outputTail.split(separator: "\n").last {
+                lines.append("    \(last)")
+            }
+        }
+        for finding in apps where finding.problem != nil {
+            lines.append("  \(finding.describe())")
+        }
+        return lines
+    }
+
+    private static func seconds(_ value: Double) -> String {
+        let tenths = Int((value * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10)s"
+    }
 }
