@@ -62,15 +62,20 @@ struct HealthCheckRunnerTests {
     @Test func greenbootDirectoriesFromTheConfigurationAreHonoured() async throws {
         let root = try HealthScratchDirectory("otter-greenboot")
         try root.script("etc/otter/health/required.d/10-otter", "exit 0")
-        try root.script("etc/greenboot/check/wanted.d/10-gb-wanted", "exit 1")
-        try root.script("usr/lib/greenboot/check/required.d/50-gb-required", "echo greenboot says no; exit 2")
-        try root.script("etc/greenboot/red.d/10-red", "echo red > \(root.path)/red-ran")
+        try root.script("etc/greenboot/check/wanted.d/10-gb-wanted.sh", "exit 1")
+        // greenboot runs every *.sh through bash, executable or not, and nothing else.
+        try root.write("usr/lib/greenboot/check/required.d/50-gb-required.sh",
+                       "[[ -n $BASH_VERSION ]] && echo greenboot says no; exit 2\n", mode: 0o644)
+        try root.script("usr/lib/greenboot/check/required.d/60-not-a-greenboot-check", "exit 9")
+        try root.write("etc/greenboot/red.d/10-red.sh", "echo red > \(root.path)/red-ran\n", mode: 0o644)
         let configuration = try OtterConfiguration.load(root: root.path)
         let report = await HealthCheckRunner(configuration: configuration).run(log: { _ in })
         #expect(report.verdict == .fail)
-        #expect(report.checks.map(\.name) == ["10-otter", "50-gb-required", "10-gb-wanted"])
+        #expect(report.checks.map(\.name) == ["10-otter", "50-gb-required.sh", "10-gb-wanted.sh"])
         #expect(report.checks.map(\.kind) == [.required, .required, .wanted])
         #expect(report.checks[1].exitCode == 2)
+        #expect(report.checks[1].outputTail == "greenboot says no\n")
+        #expect(report.hooks.map(\.name) == ["10-red.sh"])
         #expect(root.read("red-ran") == "red\n")
 
         // Without greenboot roots its failing check is not run.

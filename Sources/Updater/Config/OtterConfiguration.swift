@@ -80,14 +80,10 @@ public struct OtterConfiguration: Sendable, Equatable {
         public var wantedDirectories: [String]
         public var greenDirectories: [String]
         public var redDirectories: [String]
-        /// greenboot roots (`check/required.d`, `check/wanted.d`, `green.d`, `red.d` under each);
-        /// their directories follow Otter's own.
+        /// greenboot roots: `check/required.d`, `check/wanted.d`, `green.d` and `red.d` under each
+        /// run after Otter's own, the greenboot way (every `*.sh`, through `greenbootShell`).
         public var greenbootDirectories: [String]
-
-        public var allRequiredDirectories: [String] { requiredDirectories + greenbootDirectories.map { "\($0)/check/required.d" } }
-        public var allWantedDirectories: [String] { wantedDirectories + greenbootDirectories.map { "\($0)/check/wanted.d" } }
-        public var allGreenDirectories: [String] { greenDirectories + greenbootDirectories.map { "\($0)/green.d" } }
-        public var allRedDirectories: [String] { redDirectories + greenbootDirectories.map { "\($0)/red.d" } }
+        public var greenbootShell: String
     }
 
     public struct BootloaderSettings: Sendable, Equatable {
@@ -221,7 +217,8 @@ public struct OtterConfiguration: Sendable, Equatable {
                         wantedDirectories: (try f.paths("health.wanted_dirs") ?? ["/etc/otter/health/wanted.d"]).map(under),
                         greenDirectories: (try f.paths("health.green_dirs") ?? ["/etc/otter/health/green.d"]).map(under),
                         redDirectories: (try f.paths("health.red_dirs") ?? ["/etc/otter/health/red.d"]).map(under),
-                        greenbootDirectories: (try f.paths("health.greenboot_dirs") ?? ["/usr/lib/greenboot", "/etc/greenboot"]).map(under))
+                        greenbootDirectories: (try f.paths("health.greenboot_dirs") ?? ["/usr/lib/greenboot", "/etc/greenboot"]).map(under),
+                        greenbootShell: try f.path("health.greenboot_shell") ?? "/bin/bash")
 
         let backendName = try f.choice("bootloader.backend", BootloaderBackend.allCases.map(\.rawValue) + ["none"]) ?? "none"
         let schemeName = try f.choice("bootloader.scheme", BootCountingScheme.allCases.map(\.rawValue))

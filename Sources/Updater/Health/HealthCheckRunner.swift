@@ -11,6 +11,10 @@ import FoundationEssentials
 /// name order within each directory, all within one overall timeout. After the verdict the green.d
 /// (pass) or red.d (fail) hooks run; they never change it.
 ///
+/// greenboot's directories are honoured the way greenboot itself runs them: every `*.sh` file of
+/// `<root>/check/required.d` (and `wanted.d`, `green.d`, `red.d`), executable or not, through bash;
+/// other files there are not checks. Otter's own directories hold executables of any kind.
+///
 /// Apps come first because checks commonly probe what the apps serve. Services still starting are
 /// polled until the overall timeout; a service that exited or turned unhealthy fails at once.
 public struct HealthCheckRunner: Sendable {
@@ -18,6 +22,9 @@ public struct HealthCheckRunner: Sendable {
     public var wantedDirectories: [String]
     public var greenDirectories: [String]
     public var redDirectories: [String]
+    /// greenboot roots (`/usr/lib/greenboot`, `/etc/greenboot`); their scripts follow Otter's.
+    public var greenbootDirectories: [String]
+    public var greenbootShell: String
     public var timeout: Duration
     public var perCheckTimeout: Duration
     public var killGrace: Duration
@@ -29,6 +36,7 @@ public struct HealthCheckRunner: Sendable {
 
     public init(requiredDirectories: [String], wantedDirectories: [String] = [],
                 greenDirectories: [String] = [], redDirectories: [String] = [],
+                greenbootDirectories: [String] = [], greenbootShell: String = "/bin/bash",
                 timeout: Duration = .seconds(300), perCheckTimeout: Duration = .seconds(60),
                 killGrace: Duration = .seconds(5), outputTailBytes: Int = 16 * 1024,
                 appPollInterval: Duration = .milliseconds(500), environment: [String: String] = [:]) {
@@ -36,6 +44,8 @@ public struct HealthCheckRunner: Sendable {
         self.wantedDirectories = wantedDirectories
         self.greenDirectories = greenDirectories
         self.redDirectories = redDirectories
+        self.greenbootDirectories = greenbootDirectories
+        self.greenbootShell = greenbootShell
         self.timeout = timeout
         self.perCheckTimeout = perCheckTimeout
         self.killGrace = killGrace
@@ -47,8 +57,9 @@ public struct HealthCheckRunner: Sendable {
     /// Otter's and greenboot's directories and the timeouts of `[health]`.
     public init(configuration: OtterConfiguration) {
         let health = configuration.health
-        self.init(requiredDirectories: health.allRequiredDirectories, wantedDirectories: health.allWantedDirectories,
-                  greenDirectories: health.allGreenDirectories, redDirectories: health.allRedDirectories,
+        self.init(requiredDirectories: health.requiredDirectories, wantedDirectories: health.wantedDirectories,
+                  greenDirectories: health.greenDirectories, redDirectories: health.redDirectories,
+                  greenbootDirectories: health.greenbootDirectories, greenbootShell: health.greenbootShell,
                   timeout: health.timeout, perCheckTimeout: health.perCheckTimeout,
                   killGrace: health.killGrace, outputTailBytes: health.outputTailBytes)
     }
@@ -69,17 +80,19 @@ public struct HealthCheckRunner: Sendable {
         for finding in findings where finding.problem != nil { log("health: \(finding.describe())") }
 
         var checks: [HealthCheckResult] = []
-        for (kind, directories) in [(HealthCheckResult.Kind.required, requiredDirectories), (.wanted, wantedDirectories)] {
-            for path in executables(in: directories, notes: &notes) {
+        let required = programs(requiredDirectories, greenboot: "check/required.d", notes: &notes)
+        let wanted = programs(wantedDirectories, greenboot: "check/wanted.d", notes: &notes)
+        for (kind, programs) in [(HealthCheckResult.Kind.required, required), (.wanted, wanted)] {
+            for program in programs {
                 let remaining = deadline - clock.now
                 let result: HealthCheckResult
                 if remaining <= .zero {
-                    result = .notRun(path: path, kind: kind,
+                    result = .notRun(path: program.path, kind: kind,
                                      reason: "the overall health timeout of \(timeout.formattedSeconds) ran out before it started")
                 } else {
-                    result = await runCheck(path, kind: kind, timeout: min(perCheckTimeout, remaining), extraEnvironment: [:])
+                    result = await runCheck(program, kind: kind, timeout: min(perCheckTimeout, remaining), extraEnvironment: [:])
                 }
-                if !result.passed { log("health: \(kind.rawValue) check \(path): \(result.statusDescription)") }
+                if !result.passed { log("health: \(kind.rawValue) check \(program.path): \(result.statusDescription)") }
                 checks.append(result)
             }
         }
@@ -88,10 +101,12 @@ public struct HealthCheckRunner: Sendable {
         let verdict: HealthReport.Verdict = passed ? .pass : .fail
 
         var hooks: [HealthCheckResult] = []
-        for path in executables(in: passed ? greenDirectories : redDirectories, notes: &notes) {
-            let result = await runCheck(path, kind: .hook, timeout: perCheckTimeout,
+        let hookPrograms = passed ? programs(greenDirectories, greenboot: "green.d", notes: &notes)
+                                  : programs(redDirectories, greenboot: "red.d", notes: &notes)
+        for program in hookPrograms {
+            let result = await runCheck(program, kind: .hook, timeout: perCheckTimeout,
                                         extraEnvironment: ["OTTER_HEALTH_VERDICT": verdict.rawValue])
-            if !result.passed { log("health: hook \(path): \(result.statusDescription) (the verdict stays \(verdict.rawValue))") }
+            if !result.passed { log("health: hook \(program.path): \(result.statusDescription) (the verdict stays \(verdict.rawValue))") }
             hooks.append(result)
         }
         for note in notes { log("health: \(note)") }
@@ -151,40 +166,60 @@ public struct HealthCheckRunner: Sendable {
 
     // MARK: Check executables
 
-    /// The executables of each directory, sorted by name; skipped files are noted.
-    private func executables(in directories: [String], notes: inout [String]) -> [String] {
-        var result: [String] = []
+    /// One check to run: the file, and the argv that runs it.
+    private struct CheckProgram {
+        var path: String
+        var arguments: [String]
+    }
+
+    /// Otter's `directories` (executables), then `<root>/<greenboot>` of each greenboot root
+    /// (`*.sh` through the shell); each directory in name order. Skipped files are noted.
+    private func programs(_ directories: [String], greenboot: String, notes: inout [String]) -> [CheckProgram] {
+        var result: [CheckProgram] = []
         for directory in directories {
-            guard FileStatus(directory)?.isDirectory == true,
-                  let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { continue }
-            for name in names.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-                let path = "\(directory)/\(name)"
-                if name.hasPrefix(".") { continue }
-                guard FileStatus(path)?.isRegularFile == true else {
-                    notes.append("skipped \(path): not a regular file")
-                    continue
-                }
+            for path in Self.files(in: directory, notes: &notes) {
                 guard isExecutable(path) else {
                     notes.append("skipped \(path): not executable (chmod +x it to run it)")
                     continue
                 }
-                result.append(path)
+                result.append(CheckProgram(path: path, arguments: [path]))
+            }
+        }
+        for root in greenbootDirectories {
+            for path in Self.files(in: "\(root)/\(greenboot)", notes: &notes) where path.hasSuffix(".sh") {
+                result.append(CheckProgram(path: path, arguments: [greenbootShell, path]))
             }
         }
         return result
     }
 
-    private func runCheck(_ path: String, kind: HealthCheckResult.Kind, timeout: Duration,
+    /// The regular files of `directory` in name order, dot files left out; a missing directory has none.
+    private static func files(in directory: String, notes: inout [String]) -> [String] {
+        guard FileStatus(directory)?.isDirectory == true,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var result: [String] = []
+        for name in names.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where !name.hasPrefix(".") {
+            let path = "\(directory)/\(name)"
+            guard FileStatus(path)?.isRegularFile == true else {
+                notes.append("skipped \(path): not a regular file")
+                continue
+            }
+            result.append(path)
+        }
+        return result
+    }
+
+    private func runCheck(_ program: CheckProgram, kind: HealthCheckResult.Kind, timeout: Duration,
                           extraEnvironment: [String: String]) async -> HealthCheckResult {
         let runner = ExecutableRunner(timeout: timeout, killGrace: killGrace, outputTailBytes: outputTailBytes,
                                       environment: environment.merging(extraEnvironment) { $1 })
         do {
-            let outcome = try await runner.run([path])
-            return HealthCheckResult(name: Self.fileName(path), path: path, kind: kind, exitCode: outcome.exitCode,
+            let outcome = try await runner.run(program.arguments)
+            return HealthCheckResult(name: Self.fileName(program.path), path: program.path, kind: kind, exitCode: outcome.exitCode,
                                      signal: outcome.signal, timedOut: outcome.timedOut, notRun: nil,
                                      durationSeconds: outcome.duration.secondsValue, outputTail: outcome.outputTail)
         } catch {
-            return .notRun(path: path, kind: kind, reason: "\(error)")
+            return .notRun(path: program.path, kind: kind, reason: "\(error)")
         }
     }
 
