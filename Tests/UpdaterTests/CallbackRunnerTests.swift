@@ -17,7 +17,10 @@ struct CallbackRunnerTests {
         let dir = try HealthScratchDirectory("otter-callback")
         let program = try dir.script("callback", "env > \(dir.path)/env.$MESSAGE\ncat \"$CURRENT_TARGET\" > \(dir.path)/current.$MESSAGE")
         let currentFile = dir.path + "/current-target"
-        let runner = CallbackRunner(program: program, currentTargetFile: currentFile, timeout: .seconds(10))
+        // Otter itself started by a callback of something else: those variables must not leak.
+        let inherited = ["PATH": "/usr/bin:/bin", "OTTER_SITE": "line-3", "RESULT": "OK", "INSTALL_TARGET_NAME": "stale"]
+        let runner = CallbackRunner(program: program, currentTargetFile: currentFile, timeout: .seconds(10),
+                                    baseEnvironment: inherited)
         let current = CallbackTarget(name: "intel-corei7-64-lmp-41", version: "41")
         let next = CallbackTarget(name: "intel-corei7-64-lmp-42", version: "42")
 
@@ -39,6 +42,8 @@ struct CallbackRunnerTests {
         #expect(pre["MESSAGE"] == "check-for-update-pre")
         #expect(pre["RESULT"] == nil)
         #expect(pre["INSTALL_TARGET_NAME"] == nil)
+        #expect(pre["OTTER_SITE"] == "line-3")
+        #expect(pre["PATH"] == "/usr/bin:/bin")
     }
 
     @Test func everyStepHasTheMessageNameLmPHandlersExpect() {

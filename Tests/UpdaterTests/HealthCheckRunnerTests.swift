@@ -197,7 +197,7 @@ struct HealthCheckRunnerTests {
         let polls = PollCounter()
         let report = await runner(dir, timeout: .seconds(20)).run(apps: ["web"], appStates: {
             let n = await polls.next()
-            return [AppServiceState(app: "web", service: "nginx", state: n < 2 ? "created" : "running",
+            return [AppServiceState(app: "web", service: "nginx", state: n == 0 ? "missing" : n < 2 ? "created" : "running",
                                     health: n < 5 ? "starting" : "healthy"),
                     AppServiceState(app: "web", service: "sidecar", state: "running")]
         }, log: { _ in })

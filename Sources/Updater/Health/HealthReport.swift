@@ -4,7 +4,8 @@ import FoundationEssentials
 public struct AppServiceState: Sendable, Codable, Equatable {
     public var app: String
     public var service: String
-    /// The engine's container state: "running", "created", "restarting", "exited", "dead", …
+    /// The engine's container state: "running", "created", "restarting", "exited", "dead", …, or
+    /// "missing" (the compose file has the service, the engine no container yet).
     public var state: String
     /// The HEALTHCHECK status ("starting", "healthy", "unhealthy"); nil when the image has none.
     public var health: String?
@@ -18,7 +19,7 @@ public struct AppServiceState: Sendable, Codable, Equatable {
 
     /// Still coming up: worth waiting for until the overall timeout.
     var isStarting: Bool {
-        if ["created", "restarting", "starting"].contains(state) { return true }
+        if ["created", "restarting", "starting", "missing"].contains(state) { return true }
         return state == "running" && health == "starting"
     }
 

@@ -54,13 +54,17 @@ public struct CallbackRunner: Sendable {
     public var program: String?
     public var currentTargetFile: String
     public var timeout: Duration
+    /// What the callback inherits besides its own variables (default: Otter's environment).
+    public var baseEnvironment: [String: String]
     public var log: @Sendable (String) -> Void
 
     public init(program: String?, currentTargetFile: String, timeout: Duration = .seconds(60),
+                baseEnvironment: [String: String] = ProcessInfo.processInfo.environment,
                 log: @escaping @Sendable (String) -> Void = logToStandardError) {
         self.program = program
         self.currentTargetFile = currentTargetFile
         self.timeout = timeout
+        self.baseEnvironment = baseEnvironment
         self.log = log
     }
 
@@ -79,8 +83,12 @@ public struct CallbackRunner: Sendable {
         if let current {
             do { try writeCurrentTarget(current) } catch { log("callback \(event.rawValue): \(error)") }
         }
+        // Our own environment minus any callback variable inherited from whoever started Otter,
+        // so a pre step never shows a stale RESULT or target name.
+        var variables = baseEnvironment.filter { !Self.callbackVariables.contains($0.key) }
+        variables.merge(environment(event, result: result, current: current, installing: installing)) { $1 }
         let runner = ExecutableRunner(timeout: timeout, killGrace: .seconds(2), outputTailBytes: 4096,
-                                      environment: environment(event, result: result, current: current, installing: installing))
+                                      environment: variables, inheritEnvironment: false)
         do {
             let outcome = try await runner.run([program])
             if !outcome.succeeded {
@@ -93,6 +101,8 @@ public struct CallbackRunner: Sendable {
             return nil
         }
     }
+
+    static let callbackVariables: Set<String> = ["MESSAGE", "RESULT", "CURRENT_TARGET", "CURRENT_TARGET_NAME", "INSTALL_TARGET_NAME"]
 
     /// The variables a callback handler reads.
     public func environment(_ event: CallbackEvent, result: CallbackResult?, current: CallbackTarget?,
