@@ -290,3 +290,30 @@ private actor PollCounter {
         return count
     }
 }
+
+@Suite("HealthCheckRunner cancellation")
+struct HealthCancellationTests {
+    @Test func cancellingStopsWaitingForAppsAndRunsNoFurtherChecks() async throws {
+        let dir = try HealthScratchDirectory()
+        try dir.script("required.d/10-marker", "touch \(dir.path)/ran")
+        try dir.script("red.d/10-red", "touch \(dir.path)/red-ran")
+        let runner = HealthCheckRunner(requiredDirectories: [dir.path + "/required.d"], redDirectories: [dir.path + "/red.d"],
+                                       timeout: .seconds(120),
+                                       appPollInterval: .milliseconds(20))
+        let started = Date()
+        let task = Task {
+            await runner.run(apps: ["web"], appStates: { [AppServiceState(app: "web", service: "nginx", state: "created")] },
+                             log: { _ in })
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+        let report = await task.value
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(report.verdict == .fail)
+        #expect(report.apps.first?.problem?.contains("cancelled") == true)
+        #expect(report.checks.first?.notRun?.contains("cancelled") == true)
+        #expect(dir.read("ran") == nil)
+        #expect(report.hooks.isEmpty)
+        #expect(dir.read("red-ran") == nil)
+    }
+}

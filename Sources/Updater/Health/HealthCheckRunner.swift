@@ -86,7 +86,9 @@ public struct HealthCheckRunner: Sendable {
             for program in programs {
                 let remaining = deadline - clock.now
                 let result: HealthCheckResult
-                if remaining <= .zero {
+                if Task.isCancelled {
+                    result = .notRun(path: program.path, kind: kind, reason: "the health check was cancelled (Otter is stopping)")
+                } else if remaining <= .zero {
                     result = .notRun(path: program.path, kind: kind,
                                      reason: "the overall health timeout of \(timeout.formattedSeconds) ran out before it started")
                 } else {
@@ -101,8 +103,10 @@ public struct HealthCheckRunner: Sendable {
         let verdict: HealthReport.Verdict = passed ? .pass : .fail
 
         var hooks: [HealthCheckResult] = []
-        let hookPrograms = passed ? programs(greenDirectories, greenboot: "green.d", notes: &notes)
-                                  : programs(redDirectories, greenboot: "red.d", notes: &notes)
+        // A cancelled check has no real verdict to announce: no hooks.
+        let hookPrograms = Task.isCancelled ? []
+            : passed ? programs(greenDirectories, greenboot: "green.d", notes: &notes)
+            : programs(redDirectories, greenboot: "red.d", notes: &notes)
         for program in hookPrograms {
             let result = await runCheck(program, kind: .hook, timeout: perCheckTimeout,
                                         extraEnvironment: ["OTTER_HEALTH_VERDICT": verdict.rawValue])
@@ -159,6 +163,13 @@ public struct HealthCheckRunner: Sendable {
                                              problem: "could not read the service states: \(error)")]
             }
             if failed || !waiting || timedOut { return findings }
+            if Task.isCancelled {
+                return findings.map { finding in
+                    var finding = finding
+                    if finding.problem != nil { finding.problem = "\(finding.problem!); the health check was cancelled" }
+                    return finding
+                }
+            }
             let pause = min(appPollInterval, deadline - clock.now)
             if pause > .zero { try? await Task.sleep(for: pause) }
         }
