@@ -36,6 +36,23 @@ struct HealthExecutableRunnerTests {
         #expect(await waitForProcessEnd(child))
     }
 
+    /// Pool threads may block or ignore signals; a check must start with none blocked and SIGTERM
+    /// and SIGPIPE at their defaults, or a timeout's SIGTERM would not end it.
+    @Test func programStartsWithNoBlockedSignalsAndDefaultTermination() async throws {
+        let outcome = try await ExecutableRunner(timeout: .seconds(10))
+            .run(["/bin/grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"])
+        var masks: [String: UInt64] = [:]
+        for line in outcome.outputTail.split(separator: "\n") {
+            let parts = line.split(separator: ":")
+            masks[String(parts[0])] = UInt64(parts[1].trimmingCharacters(in: .whitespaces), radix: 16)
+        }
+        #expect(masks["SigBlk"] == 0)
+        let ignored = try #require(masks["SigIgn"])
+        for signal in [SIGTERM, SIGPIPE, SIGINT, SIGHUP] {
+            #expect(ignored & (1 << UInt64(signal - 1)) == 0, "signal \(signal) is ignored in the child")
+        }
+    }
+
     @Test func aMissingProgramIsAnErrorThatNamesIt() async throws {
         await #expect(throws: ExecutableRunnerError.couldNotStart("/nonexistent/otter-check", errno: ENOENT, detail: "posix_spawn")) {
             try await ExecutableRunner(timeout: .seconds(1)).run(["/nonexistent/otter-check"])
