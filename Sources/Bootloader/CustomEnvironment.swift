@@ -58,18 +58,32 @@ public struct CustomEnvironment: BootloaderEnvironment {
         posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
         posix_spawn_file_actions_addclose(&actions, pipeFDs[1])
 
+        // A child spawned from a pool thread inherits its nearly full signal mask (measured by
+        // the health runner's tests) and would ignore SIGTERM: start it with none blocked.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE] { sigaddset(&defaultSignals, signal) }
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
         let argv = ([script] + arguments).map { strdup($0) }
         defer { argv.forEach { free($0) } }
         var cArgv = argv + [nil]
         var pid: pid_t = 0
-        var spawned = posix_spawn(&pid, script, &actions, nil, &cArgv, environ)
+        var spawned = posix_spawn(&pid, script, &actions, &attributes, &cArgv, environ)
         // ETXTBSY: a script written a moment ago can still be open for writing in a child some
         // other thread forked before its exec; that clears within milliseconds.
         var attempts = 0
         while spawned == ETXTBSY && attempts < 50 {
             attempts += 1
             usleep(10_000)
-            spawned = posix_spawn(&pid, script, &actions, nil, &cArgv, environ)
+            spawned = posix_spawn(&pid, script, &actions, &attributes, &cArgv, environ)
         }
         close(pipeFDs[1])
         guard spawned == 0 else {
