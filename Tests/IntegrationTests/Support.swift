@@ -39,3 +39,63 @@ func write(_ text: String, to path: String) throws {
 }
 
 func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
+
+/// An 8 MiB MBR disk image with one FAT partition (from sector 2048) that QEMU boots from; the
+/// tests fill its tree, read files back after a boot and replace files between boots.
+final class FATDisk {
+    let dir: String
+    var image: String { dir + "/disk.img" }
+    var partition: String { dir + "/part.img" }
+
+    init(label: String, fill: (_ tree: String) throws -> Void) throws {
+        dir = try makeTemporaryDirectory(label)
+        let tree = dir + "/tree"
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        try fill(tree)
+        try tool("truncate", ["-s", "7M", partition])
+        try tool("mkfs.vfat", ["-n", "OTTERBOOT", partition])
+        let entries = try FileManager.default.contentsOfDirectory(atPath: tree).map { tree + "/" + $0 }
+        try tool("mcopy", ["-s", "-i", partition] + entries + ["::/"])
+        try assemble()
+    }
+
+    /// Writes the partition into a fresh MBR disk image.
+    func assemble() throws {
+        try? FileManager.default.removeItem(atPath: image)
+        try tool("truncate", ["-s", "8M", image])
+        let sfdisk = try runProcess("/bin/sh", ["-c", "echo 'start=2048,type=c,bootable' | sfdisk -q \"$1\"", "sh", image])
+        guard sfdisk.status == 0 else { throw ToolFailure(command: "sfdisk \(image)", status: sfdisk.status, output: sfdisk.err) }
+        try tool("dd", ["if=" + partition, "of=" + image, "bs=512", "seek=2048", "conv=notrunc", "status=none"])
+    }
+
+    /// Copies the partition back out of the disk QEMU wrote.
+    func extract() throws {
+        try tool("dd", ["if=" + image, "of=" + partition, "bs=512", "skip=2048", "status=none"])
+    }
+
+    /// The file at `path` in the partition ("dir/name", no leading slash needed).
+    func readFile(_ path: String) throws -> String {
+        try extract()
+        return try tool("mcopy", ["-n", "-i", partition, "::" + path, "-"]).out
+    }
+
+    func copyOut(_ path: String, to local: String) throws {
+        try extract()
+        try? FileManager.default.removeItem(atPath: local)
+        try tool("mcopy", ["-n", "-i", partition, "::" + path, local])
+    }
+
+    func putFile(_ path: String, from local: String) throws {
+        try extract()
+        try tool("mcopy", ["-o", "-i", partition, local, "::" + path])
+        try assemble()
+    }
+
+    deinit { removeTree(dir) }
+}
+
+/// The console lines of a QEMU run without terminal escape sequences (GRUB positions the cursor).
+func consoleLines(_ console: String) -> [String] {
+    let plain = console.replacing(#/\x1b\[[0-9;?]*[A-Za-z]/#, with: "")
+    return plain.split(whereSeparator: \.isNewline).map(String.init)
+}

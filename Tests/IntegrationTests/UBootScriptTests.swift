@@ -26,63 +26,22 @@ import TestSupport
     static let newKernel = "otter: booting kernel_image /ostree/os-new/vmlinuz ramdisk /ostree/os-new/initramfs.img bootargs ostree=/ostree/boot.1/os/new/0 root=LABEL=otroot"
     static let oldKernel = "otter: booting kernel_image2 /ostree/os-old/vmlinuz ramdisk /ostree/os-old/initramfs.img bootargs ostree=/ostree/boot.1/os/old/0 root=LABEL=otroot"
 
-    /// A disk image with boot.scr and the fake ostree /boot; `counterFile` is otter-env.txt's content.
-    final class Disk {
-        let dir: String
-        var image: String { dir + "/disk.img" }
-        var partition: String { dir + "/part.img" }
-        /// The FAT partition starts at sector 2048 of the disk.
-        static let partitionOffset = 2048 * 512
-
-        init(counterFile: String?) throws {
-            dir = try makeTemporaryDirectory("uboot")
-            let tree = dir + "/tree"
+    /// A disk with boot.scr, the fake ostree /boot and (if given) otter-env.txt.
+    static func makeDisk(counterFile: String?) throws -> FATDisk {
+        try FATDisk(label: "uboot") { tree in
             try tool("mkimage", ["-A", "arm", "-T", "script", "-C", "none", "-n", "otter boot script",
-                                 "-d", repoPath("bootloader/u-boot/boot.cmd"), tree + "-boot.scr"])
+                                 "-d", repoPath("bootloader/u-boot/boot.cmd"), tree + "/boot.scr"])
             try write(UBootScriptTests.uEnv, to: tree + "/boot/loader/uEnv.txt")
             for slot in ["new", "old"] {
                 try write("not a zImage (\(slot))\n", to: tree + "/boot/ostree/os-\(slot)/vmlinuz")
                 try write("not an initramfs (\(slot))\n", to: tree + "/boot/ostree/os-\(slot)/initramfs.img")
             }
-            try FileManager.default.moveItem(atPath: tree + "-boot.scr", toPath: tree + "/boot.scr")
             if let counterFile { try write(counterFile, to: tree + "/otter-env.txt") }
-            try tool("truncate", ["-s", "7M", partition])
-            try tool("mkfs.vfat", ["-n", "OTTERBOOT", partition])
-            let entries = try FileManager.default.contentsOfDirectory(atPath: tree).map { tree + "/" + $0 }
-            try tool("mcopy", ["-s", "-i", partition] + entries + ["::/"])
-            try assemble()
         }
-
-        /// Writes the partition into a fresh MBR disk image.
-        func assemble() throws {
-            try? FileManager.default.removeItem(atPath: image)
-            try tool("truncate", ["-s", "8M", image])
-            let sfdisk = try runProcess("/bin/sh", ["-c", "echo 'start=2048,type=c,bootable' | sfdisk -q \"$1\"", "sh", image])
-            guard sfdisk.status == 0 else { throw ToolFailure(command: "sfdisk", status: sfdisk.status, output: sfdisk.err) }
-            try tool("dd", ["if=" + partition, "of=" + image, "bs=512", "seek=2048", "conv=notrunc", "status=none"])
-        }
-
-        /// Copies the partition back out of the disk QEMU wrote.
-        func extract() throws {
-            try tool("dd", ["if=" + image, "of=" + partition, "bs=512", "skip=2048", "status=none"])
-        }
-
-        func readFile(_ name: String) throws -> String {
-            try extract()
-            return try tool("mcopy", ["-n", "-i", partition, "::" + name, "-"]).out
-        }
-
-        func putFile(_ name: String, from path: String) throws {
-            try extract()
-            try tool("mcopy", ["-o", "-i", partition, path, "::" + name])
-            try assemble()
-        }
-
-        deinit { removeTree(dir) }
     }
 
     /// One boot: U-Boot in QEMU until the script resets (or 60 s). Returns the `otter:` lines.
-    static func boot(_ disk: Disk, input: [(after: String, send: String)] = []) throws -> [String] {
+    static func boot(_ disk: FATDisk, input: [(after: String, send: String)] = []) throws -> [String] {
         let started = Date()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
@@ -111,21 +70,21 @@ import TestSupport
         process.waitUntilExit()
         let seconds = Date().timeIntervalSince(started)
         try console.write(toFile: disk.dir + "/console-\(Int(started.timeIntervalSince1970 * 1000)).log", atomically: true, encoding: .utf8)
-        let lines = console.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map(String.init).filter { $0.hasPrefix("otter:") }
+        let lines = console.split(whereSeparator: \.isNewline).map(String.init).filter { $0.hasPrefix("otter:") }
         print("u-boot boot: \(String(format: "%.1f", seconds)) s, \(lines.count) otter lines")
         #expect(process.terminationStatus == 0, "QEMU did not end by the script's reset (124 = timed out): \(console.suffix(2000))")
         #expect(lines.last?.hasSuffix("did not boot; resetting") == true, "console: \(console.suffix(2000))")
         return lines
     }
 
-    static func counter(_ disk: Disk) throws -> BootState {
+    static func counter(_ disk: FATDisk) throws -> BootState {
         let local = disk.dir + "/otter-env.local"
         try write(try disk.readFile("otter-env.txt"), to: local)
         return try BootCounter(environment: PlainFileEnvironment(path: local)).state()
     }
 
     /// What Otter writes before the reboot into a new deployment, through its own file backend.
-    static func armWithOtter(_ disk: Disk) throws {
+    static func armWithOtter(_ disk: FATDisk) throws {
         let local = disk.dir + "/otter-env.local"
         let environment = PlainFileEnvironment(path: local)
         try environment.apply(["bootlimit": "3"])
@@ -142,7 +101,7 @@ import TestSupport
     }
 
     @Test func normalBootPicksTheDefaultDeploymentAndCountsNothing() throws {
-        let disk = try Disk(counterFile: "bootcount=0\nbootlimit=3\nrollback=0\nupgrade_available=0\n")
+        let disk = try Self.makeDisk(counterFile: "bootcount=0\nbootlimit=3\nrollback=0\nupgrade_available=0\n")
         let lines = try Self.boot(disk)
         #expect(lines.contains(Self.newKernel))
         #expect(lines.contains("otter: upgrade_available=0 bootcount=0 bootlimit=3 rollback=0 store=file"))
@@ -151,7 +110,7 @@ import TestSupport
     }
 
     @Test func upgradeThatSucceedsIsCountedOnceThenCommittedByOtter() throws {
-        let disk = try Disk(counterFile: "")
+        let disk = try Self.makeDisk(counterFile: "")
         try Self.armWithOtter(disk)
         let first = try Self.boot(disk)
         #expect(first.contains(Self.newKernel))
@@ -168,7 +127,7 @@ import TestSupport
     }
 
     @Test func upgradeThatNeverComesUpFallsBackAfterBootlimitBoots() throws {
-        let disk = try Disk(counterFile: "")
+        let disk = try Self.makeDisk(counterFile: "")
         try Self.armWithOtter(disk)
         for attempt in 1...3 {
             let lines = try Self.boot(disk)
@@ -187,7 +146,7 @@ import TestSupport
     }
 
     @Test func rollbackFlagBootsThePreviousDeploymentWithItsBootargs() throws {
-        let disk = try Disk(counterFile: "bootcount=0\nbootlimit=3\nrollback=1\nupgrade_available=0\n")
+        let disk = try Self.makeDisk(counterFile: "bootcount=0\nbootlimit=3\nrollback=1\nupgrade_available=0\n")
         let lines = try Self.boot(disk)
         #expect(lines.contains(Self.oldKernel))
         #expect(!lines.contains(Self.newKernel))
@@ -197,7 +156,7 @@ import TestSupport
     /// variables are set at the console (this QEMU flash cannot keep a saved environment), then
     /// the script runs from the same prompt.
     @Test func withoutTheCounterFileTheEnvironmentIsCountedAndSaved() throws {
-        let disk = try Disk(counterFile: nil)
+        let disk = try Self.makeDisk(counterFile: nil)
         let commands = "\nsetenv devtype virtio; setenv devnum 0; setenv distro_bootpart 1; "
             + "setenv upgrade_available 1; setenv bootcount 3; setenv bootlimit 3\n"
             + "load virtio 0:1 ${scriptaddr} boot.scr; source ${scriptaddr}\n"
