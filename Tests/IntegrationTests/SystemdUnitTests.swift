@@ -54,4 +54,32 @@ import TestSupport
         let rollback = try read(repoPath("systemd/otter-rollback.target"))
         #expect(rollback.contains("\nAllowIsolate=yes\n") && rollback.contains("otter-rollback.service"))
     }
+
+    /// Enabled as the recipe enables them (`systemctl --root enable`), the units join the boot
+    /// transaction of multi-user.target without an ordering cycle: verify prints nothing.
+    @Test func enabledUnitsJoinMultiUserTargetWithoutOrderingCycles() throws {
+        let root = try scratchRoot(withOtter: true)
+        defer { removeTree(root) }
+        try tool("systemctl", ["--root=" + root, "enable", "otter.service", "otter-health.service"])
+        // The links point into the image's own /etc (absolute), so read them rather than follow them.
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/etc/systemd/system/boot-complete.target.requires/otter-health.service")
+                == "/etc/systemd/system/otter-health.service")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/etc/systemd/system/multi-user.target.wants/otter.service")
+                == "/etc/systemd/system/otter.service")
+        let result = try tool("systemd-analyze", ["verify", "--root=" + root, "multi-user.target"], check: false)
+        #expect(result.out.isEmpty && result.err.isEmpty, "\(result.out)\(result.err)")
+    }
+
+    /// ...and that check sees cycles: ordering the health verdict after multi-user.target (which
+    /// waits for otter.service, which waits for the verdict) is reported.
+    @Test func verifyReportsAnOrderingCycleThroughTheHealthVerdict() throws {
+        let root = try scratchRoot(withOtter: true)
+        defer { removeTree(root) }
+        let health = root + "/etc/systemd/system/otter-health.service"
+        try write(try read(health).replacingOccurrences(of: "After=network-online.target docker.service",
+                                                         with: "After=network-online.target docker.service multi-user.target"), to: health)
+        try tool("systemctl", ["--root=" + root, "enable", "otter.service", "otter-health.service"])
+        let result = try tool("systemd-analyze", ["verify", "--root=" + root, "multi-user.target"], check: false)
+        #expect(result.err.contains("Found ordering cycle"))
+    }
 }
