@@ -40,12 +40,12 @@ import TestSupport
         }
     }
 
-    /// One boot: U-Boot in QEMU until the script resets (or 60 s). Returns the `otter:` lines.
+    /// One boot: U-Boot in QEMU until the script resets (or 120 s: the whole test suite runs in parallel on 2 cores). Returns the `otter:` lines.
     static func boot(_ disk: FATDisk, input: [(after: String, send: String)] = []) throws -> [String] {
         let started = Date()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["60", "qemu-system-arm", "-M", "virt", "-nographic", "-no-reboot", "-nic", "none",
+        process.arguments = ["120", "qemu-system-arm", "-M", "virt", "-nographic", "-no-reboot", "-nic", "none",
                              "-bios", "/usr/lib/u-boot/qemu_arm/u-boot.bin",
                              "-drive", "if=none,file=\(disk.image),format=raw,id=d0",
                              "-device", "virtio-blk-device,drive=d0"]
