@@ -77,6 +77,10 @@ let package = Package(
             "ComposeApps", "OCI", "HTTP", "Archive", "OtterCrypto", "TestSupport", "otter", "otter-factory",
         ]),
         .testTarget(name: "FactoryTests", dependencies: ["Factory", "TUF", "OSTree", "OtterCrypto", "TestSupport", "otter-factory"]),
+        // The files image builders take (systemd units, U-Boot/GRUB scripts, the Yocto layer),
+        // checked by the tools of their ecosystems (systemd-analyze, mkimage + U-Boot in QEMU,
+        // grub-script-check, oelint-adv).
+        .testTarget(name: "IntegrationTests", dependencies: ["Bootloader", "TestSupport"]),
         .testTarget(name: "UpdaterTests", dependencies: [
             "Updater", "TUF", "OSTree", "ComposeApps", "Bootloader", "OtterCrypto", "TestSupport", "otter",
         ]),

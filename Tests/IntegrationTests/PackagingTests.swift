@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+import TestSupport
+
+@Suite struct PackagingTests {
+    @Test func installPutsUnitsConfigAndBootFilesIntoADestdir() throws {
+        let dest = try makeTemporaryDirectory("install")
+        defer { removeTree(dest) }
+        let stub = dest + "-otter"
+        try write("#!/bin/sh\n", to: stub)
+        defer { removeTree(stub) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: stub)
+        try tool(repoPath("scripts/install"), ["--destdir", dest, "--otter", stub, "--bootloader", "grub"])
+        for path in ["/usr/bin/otter", "/usr/lib/systemd/system/otter.service", "/usr/lib/systemd/system/otter-health.service",
+                     "/usr/lib/systemd/system/otter-rollback.service", "/usr/lib/systemd/system/otter-rollback.target",
+                     "/usr/share/otter/u-boot/boot.cmd", "/usr/share/otter/grub/grub.cfg", "/usr/libexec/otter/otter-grub-menu"] {
+            #expect(FileManager.default.fileExists(atPath: dest + path), "\(path) not installed")
+        }
+        for dir in ["/etc/otter/conf.d", "/etc/otter/health/required.d", "/etc/otter/health/wanted.d"] {
+            var isDirectory: ObjCBool = false
+            #expect(FileManager.default.fileExists(atPath: dest + dir, isDirectory: &isDirectory) && isDirectory.boolValue)
+        }
+        let config = try read(dest + "/usr/lib/otter/conf.d/10-bootloader.toml")
+        #expect(config.contains("backend = \"grub\""))
+        #expect(!config.contains("@"), "every placeholder replaced")
+    }
+
+    @Test func installRefusesWithoutABinary() throws {
+        let dest = try makeTemporaryDirectory("install-nobin")
+        defer { removeTree(dest) }
+        let result = try tool(repoPath("scripts/install"), ["--destdir", dest, "--otter", dest + "/missing"], check: false)
+        #expect(result.status == 1)
+        #expect(result.err.contains("no otter binary at"))
+    }
+
+    /// shellcheck on every shell script the repository tracks (warnings and errors).
+    @Test func everyShellScriptPassesShellcheck() throws {
+        let tracked = try tool("git", ["-C", repoRoot, "ls-files"]).out.split(separator: "\n").map(String.init)
+        let scripts = try tracked.filter { path in
+            guard let handle = FileHandle(forReadingAtPath: repoPath(path)) else { return false }
+            defer { try? handle.close() }
+            let head = String(decoding: try handle.read(upToCount: 64) ?? Data(), as: UTF8.self)
+            return head.hasPrefix("#!") && (head.split(separator: "\n").first.map { $0.hasSuffix("sh") || $0.hasSuffix("bash") } ?? false)
+        }
+        #expect(scripts.contains("scripts/install") && scripts.contains("bootloader/grub/otter-grub-menu"))
+        let result = try tool("shellcheck", ["--severity=warning"] + scripts.map(repoPath), check: false)
+        #expect(result.status == 0, "\(result.out)\(result.err)")
+    }
+}
