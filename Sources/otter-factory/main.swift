@@ -1,3 +1,3 @@
 import FactoryCLI
 
-await Factory.main()
+await Factory.runFromCommandLine()
