@@ -174,4 +174,41 @@ import TestSupport
         #expect(listing(root + "/bundles").isEmpty)
         #expect(listing(root + "/blobs/sha256").isEmpty)
     }
+
+    @Test func maliciousBundleInTheRegistryIsRefusedAndLeavesNothingUnpacked() async throws {
+        let f = try await AppsFixture()
+        let evil = f.temporaryPath("evil.tgz")
+        let script = """
+        import io, sys, tarfile
+        with tarfile.open(sys.argv[1], "w:gz") as t:
+            for name, data in (("docker-compose.yml", b"services: {}\\n"), ("../../outside", b"owned")):
+                info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
+        """
+        try #require(try runProcess("/usr/bin/env", ["python3", "-c", script, evil]).status == 0)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: evil)))
+        let repository = Repository(registry: f.host, name: "factory/evil")
+        let bundle = Descriptor.of(bytes, mediaType: AppBundle.mediaType)
+        let client = f.client()
+        try await client.pushBlob(.bytes(bytes), as: bundle, to: repository)
+        try await client.pushBlob(.bytes(AppManifest.emptyConfigBytes), as: AppManifest.emptyConfig, to: repository)
+        let manifest = AppManifest(bundle: bundle)
+        try await client.pushManifest(manifest.bytes, mediaType: MediaType.ociManifest, to: repository)
+        let uri = Reference(repository: repository, digest: manifest.digest).description
+
+        let store = try AppStore(root: f.temporaryPath("store"))
+        let error = await #expect(throws: (any Error).self) { try await store.fetch(apps: [("evil", uri)], from: client) }
+        #expect(error.map { "\($0)" }?.contains("../../outside") == true)
+        #expect(listing(store.root + "/bundles").isEmpty)
+        #expect(listing(store.root + "/tmp").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: store.root + "/outside"))
+    }
+
+    @Test func containerImageURIIsRefusedAsNotAComposeApp() async throws {
+        let f = try await AppsFixture()
+        let image = try await f.pushImage("factory/web", layerSizes: [100])
+        let run = try otter(["apps", "fetch", "--apps-root", f.temporaryPath("store"), "--plain-http", f.host, image.pinned])
+        #expect(run.status == 1)
+        #expect(run.err.contains("\(image.pinned)) is not a compose app"))
+        #expect(run.err.contains("compose-app"))
+    }
 }
