@@ -1,18 +1,22 @@
 import ArgumentParser
 
 /// `otter-factory`: the backend and the operator's tool.
+@available(macOS 10.15, *)
 public struct Factory: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "otter-factory",
         abstract: "Publish OS commits and compose apps, sign Targets, and serve devices.",
-        subcommands: [InitCommand.self, FactoryOSCommand.self, TargetsCommand.self, KeysCommand.self])
+        subcommands: [
+            InitCommand.self, FactoryOSCommand.self, AppsGroupCommand.self, TargetsCommand.self, KeysCommand.self,
+        ])
 
     public init() {}
 }
 
+@available(macOS 10.15, *)
 extension Factory {
     /// Parses the command line and runs the chosen command (the executable's whole `main`);
-    /// argument-parser's own async `main` needs an availability annotation Linux ignores.
+    /// `main()` would refuse the async root on Linux for want of an availability annotation.
     public static func runFromCommandLine() async {
         do {
             var command = try await asyncParseAsRoot()

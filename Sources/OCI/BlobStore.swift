@@ -127,14 +127,34 @@ public final class BlobStore: Sendable {
         public var totalBlobs: Int
     }
 
-    /// Fetches several blobs, at most `maxConcurrent` at a time, with one aggregated progress
-    /// value. The first failure cancels the others (their partial files stay, for resuming).
+    /// One blob to fetch and the repository that serves it.
+    public struct BlobRequest: Sendable, Hashable {
+        public var descriptor: Descriptor
+        public var repository: Repository
+
+        public init(_ descriptor: Descriptor, from repository: Repository) {
+            self.descriptor = descriptor
+            self.repository = repository
+        }
+    }
+
+    /// Fetches several blobs of one repository; see `fetchAll(_:from:maxConcurrent:progress:)`.
     public func fetchAll(_ descriptors: [Descriptor], from registry: RegistryClient, repository: Repository,
                          maxConcurrent: Int = 4,
                          progress: (@Sendable (SetProgress) -> Void)? = nil) async throws -> [FetchResult] {
+        try await fetchAll(descriptors.map { BlobRequest($0, from: repository) }, from: registry,
+                           maxConcurrent: maxConcurrent, progress: progress)
+    }
+
+    /// Fetches several blobs (of any repositories of the registry client), at most
+    /// `maxConcurrent` at a time, with one aggregated progress value. Each digest is fetched
+    /// once. The first failure cancels the others (their partial files stay, for resuming).
+    public func fetchAll(_ requests: [BlobRequest], from registry: RegistryClient,
+                         maxConcurrent: Int = 4,
+                         progress: (@Sendable (SetProgress) -> Void)? = nil) async throws -> [FetchResult] {
         var seen = Set<OCIDigest>()
-        let unique = descriptors.filter { seen.insert($0.digest).inserted }
-        let total = unique.reduce(Int64(0)) { $0 + $1.size }
+        let unique = requests.filter { seen.insert($0.descriptor.digest).inserted }
+        let total = unique.reduce(Int64(0)) { $0 + $1.descriptor.size }
         struct State { var held: [OCIDigest: Int64] = [:]; var done = 0 }
         let state = Mutex(State())
         let report: @Sendable (OCIDigest, Int64, Bool) -> Void = { digest, held, finished in
@@ -150,10 +170,11 @@ public final class BlobStore: Sendable {
             var results: [FetchResult] = []
             var next = 0
             func launch() {
-                let descriptor = unique[next]
+                let request = unique[next]
                 next += 1
                 group.addTask {
-                    let result = try await self.fetch(descriptor, from: registry, repository: repository) { held in
+                    let descriptor = request.descriptor
+                    let result = try await self.fetch(descriptor, from: registry, repository: request.repository) { held in
                         report(descriptor.digest, held, false)
                     }
                     report(descriptor.digest, descriptor.size, true)
@@ -165,7 +186,7 @@ public final class BlobStore: Sendable {
                 results.append(result)
                 if next < unique.count { launch() }
             }
-            let order = Dictionary(uniqueKeysWithValues: unique.enumerated().map { ($1.digest, $0) })
+            let order = Dictionary(uniqueKeysWithValues: unique.enumerated().map { ($1.descriptor.digest, $0) })
             return results.sorted { order[$0.digest]! < order[$1.digest]! }
         }
     }

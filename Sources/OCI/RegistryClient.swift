@@ -180,7 +180,7 @@ public final class RegistryClient: Sendable {
         "\(baseURL(repository.registry))/v2/\(repository.name)/\(path)"
     }
 
-    private func check(_ response: HTTPResponse, what: String) throws {
+    func check(_ response: HTTPResponse, what: String) throws {
         if response.status == 404 { throw OCIError.notFound(what: what) }
         do {
             try response.requireSuccess()
@@ -193,7 +193,7 @@ public final class RegistryClient: Sendable {
 
     /// Runs `operation` with the cached authorization for the repository; on a 401 answers the
     /// challenge (a token from the realm, or Basic credentials) and runs it once more.
-    private nonisolated(nonsending) func authorized(_ repository: Repository, what: String,
+    nonisolated(nonsending) func authorized(_ repository: Repository, what: String,
                                                     _ operation: (String?) async throws -> HTTPResponse) async throws -> HTTPResponse {
         var authorization = cachedAuthorization(for: repository)
         var answered = false

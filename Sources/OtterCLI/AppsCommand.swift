@@ -7,5 +7,6 @@ struct AppsCommand: AsyncParsableCommand {
         abstract: "Fetch, install, start and inspect compose apps pinned by digest.",
         subcommands: [
             // (the app store's and the engine runtime's verbs are listed here)
+            Fetch.self, List.self, Prune.self,  // app store: AppsStoreCommands.swift
         ])
 }

@@ -14,10 +14,7 @@ final class ProgressReporter: @unchecked Sendable {
     init(quiet: Bool) { self.quiet = quiet }
 
     func update(_ p: PullProgress) {
-        guard !quiet else { return }
-        let now = ContinuousClock.now
-        if !terminal && now - lastLine < .seconds(1) && p.phase != .done { return }
-        lastLine = now
+        guard due(done: p.phase == .done) else { return }
         var parts: [String] = []
         switch p.phase {
         case .commit: parts.append("fetching commit and signatures")
@@ -30,17 +27,30 @@ final class ProgressReporter: @unchecked Sendable {
         parts.append(transferred)
         parts.append(formatBytes(UInt64(p.bytesPerSecond)) + "/s")
         if let eta = p.etaSeconds, p.phase != .done { parts.append("ETA " + formatDuration(eta)) }
-        let text = parts.joined(separator: ", ")
+        draw(fraction: p.fraction, text: parts.joined(separator: ", "), done: p.phase == .done, label: "pull")
+    }
+
+    /// Draws one progress state: the bar on a terminal, else a `label: text` line.
+    func draw(fraction: Double?, text: String, done: Bool, label: String) {
         if terminal {
             let width = 24
-            let filled = Int((p.fraction ?? 0) * Double(width))
+            let filled = Int((fraction ?? 0) * Double(width))
             let bar = "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]"
             writeStderr("\r\u{1B}[K" + bar + " " + text)
             drewBar = true
-            if p.phase == .done { writeStderr("\n"); drewBar = false }
+            if done { writeStderr("\n"); drewBar = false }
         } else {
-            writeStderr("pull: " + text + "\n")
+            writeStderr("\(label): " + text + "\n")
         }
+    }
+
+    /// Whether a state is worth drawing now: always on a terminal, once a second otherwise.
+    func due(done: Bool) -> Bool {
+        guard !quiet else { return false }
+        let now = ContinuousClock.now
+        if !terminal && now - lastLine < .seconds(1) && !done { return false }
+        lastLine = now
+        return true
     }
 
     /// Ends a bar left on the line (after an error).

@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 import Testing
+import TestSupport
 
 /// A small token service for distribution's token auth: python3's http.server issuing ES256 JWTs
 /// (signed with openssl) whose `x5c` header carries a self-signed certificate the registry

@@ -45,3 +45,10 @@ public func freeLoopbackPort() -> Int {
     }
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// The path of an executable product built next to the test bundle (`otter`, `otter-factory`);
+/// `OTTER_BIN_DIR` overrides the directory.
+public func builtProduct(_ name: String) -> String {
+    if let directory = ProcessInfo.processInfo.environment["OTTER_BIN_DIR"] { return "\(directory)/\(name)" }
+    return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+}

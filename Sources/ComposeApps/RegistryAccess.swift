@@ -1,0 +1,33 @@
+import HTTP
+import OCI
+
+/// How the command-line tools reach registries: which are plain HTTP (a loopback test
+/// registry, a local mirror), and the credentials (a docker `config.json`, or one user and
+/// password for the registries named).
+public struct RegistryAccess: Sendable {
+    public var plainHTTPRegistries: [String]
+    public var dockerConfigPath: String?
+    public var username: String?
+    public var password: String?
+
+    public init(plainHTTPRegistries: [String] = [], dockerConfigPath: String? = nil, username: String? = nil, password: String? = nil) {
+        self.plainHTTPRegistries = plainHTTPRegistries
+        self.dockerConfigPath = dockerConfigPath
+        self.username = username
+        self.password = password
+    }
+
+    /// A client for `registries` (`host[:port]`); `--username/--password` apply to those.
+    public func client(for registries: [String]) throws -> RegistryClient {
+        var configuration = RegistryClient.Configuration(plainHTTPRegistries: Set(plainHTTPRegistries))
+        if let dockerConfigPath {
+            configuration.credentials = try DockerConfig.credentials(fromFile: dockerConfigPath)
+        }
+        if let username {
+            for registry in registries {
+                configuration.credentials[registry] = RegistryCredentials(username: username, password: password ?? "")
+            }
+        }
+        return RegistryClient(http: HTTPClient(), configuration: configuration)
+    }
+}
