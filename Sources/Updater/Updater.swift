@@ -1,1 +1,121 @@
-// Targets, the update state machine, health checks, rollback and persistent state (see DESIGN.md).
+import Bootloader
+import FoundationEssentials
+import TUF
+
+/// Where the device's Targets come from: the verified `targets.json` of its TUF repository.
+public protocol TargetSource: Sendable {
+    func targetFiles() async throws -> [TargetFile]
+}
+
+/// One line of `otter check`.
+public struct TargetStatus: Sendable, Equatable {
+    public var target: Target
+    public var isCurrent: Bool
+    /// The Target of the update in flight.
+    public var isPending: Bool
+    public var bad: BadTarget?
+}
+
+/// How far `update` goes before it pauses (the `otter fetch` / `install` / `update` verbs).
+public enum UpdateMilestone: Sendable {
+    /// Everything downloaded and verified; nothing installed.
+    case fetched
+    /// Apps-only: images loaded, old apps still running. New OS: staged and armed (a reboot
+    /// follows either way).
+    case installed
+    case complete
+
+    var pauseBefore: Set<UpdateStep> {
+        switch self {
+        case .fetched: [.installApps]
+        case .installed: [.stopOldApps]
+        case .complete: []
+        }
+    }
+}
+
+/// What `otter status` shows.
+public struct UpdaterStatus: Sendable, Equatable {
+    public var current: Target?
+    public var previous: Target?
+    public var inFlight: UpdateProgress?
+    public var bad: [BadTarget]
+    public var lastHealth: HealthRecord?
+    public var boot: BootObservation
+    public var bootFlags: BootState?
+    /// The commit that boots next.
+    public var defaultCommit: String?
+    /// The booted commit is not the current Target's (a rollback by hand, or a reboot pending).
+    public var osDiffersFromCurrent: Bool {
+        guard let current, let booted = boot.bootedCommit else { return false }
+        return current.osCommit != booted
+    }
+}
+
+/// The device side of Otter in one place: the CLI verbs and the daemon call these.
+public final class Updater: Sendable {
+    public let executor: UpdateExecutor
+    public let source: any TargetSource
+    public let selection: TargetSelection
+
+    public init(executor: UpdateExecutor, source: any TargetSource, selection: TargetSelection) {
+        self.executor = executor
+        self.source = source
+        self.selection = selection
+    }
+
+    public var store: StateStore { executor.store }
+
+    /// The Targets for this device, newest first, with their state. Targets whose `custom` is not
+    /// valid are returned in `rejected`.
+    public func check() async throws -> (targets: [TargetStatus], rejected: [TargetError]) {
+        let (targets, rejected) = TargetSelection.parse(try await source.targetFiles())
+        let current = try store.current()
+        let pending = try store.progress()?.target
+        let bad = try store.badTargets()
+        let statuses = selection.candidates(targets).map { target in
+            TargetStatus(target: target, isCurrent: target == current, isPending: target == pending,
+                         bad: bad.first { $0.name == target.name })
+        }
+        return (statuses, rejected)
+    }
+
+    /// Applies the newest good Target (or the one of `version`; a bad one only with `force`), up
+    /// to `milestone`. An update already in flight is continued first.
+    public func update(force: Bool = false, version: String? = nil, until milestone: UpdateMilestone = .complete) async throws -> UpdateResult {
+        if let inFlight = try store.progress(), version == nil || inFlight.target.version == version {
+            return try await executor.proceed(pauseBefore: milestone.pauseBefore)
+        }
+        let (targets, _) = TargetSelection.parse(try await source.targetFiles())
+        let target: Target
+        if let version {
+            target = try selection.choose(version: version, from: targets)
+        } else {
+            let bad = Set(try store.badTargets().map(\.name))
+            guard let newest = selection.newest(targets, bad: bad) else {
+                if let current = try store.current() { return .alreadyCurrent(current) }
+                throw UpdaterError("no Target for hardware id \(selection.hardwareId)\(selection.tags.isEmpty ? "" : " and tags \(selection.tags.joined(separator: ","))") that is not marked bad; `otter check` lists them")
+            }
+            target = newest
+        }
+        if try store.current() == target { return .alreadyCurrent(target) }
+        return try await executor.apply(target, force: force, pauseBefore: milestone.pauseBefore)
+    }
+
+    /// At start and after each boot: resumes, rolls back or keeps waiting for a reboot.
+    public func resumeAfterBoot() async throws -> UpdateResult {
+        try await executor.resume()
+    }
+
+    /// Back to the previous Target, OS and apps (or undo the update in flight).
+    public func rollback() async throws -> UpdateResult {
+        try await executor.rollback()
+    }
+
+    public func status() async throws -> UpdaterStatus {
+        let boot = try await executor.observeBoot()
+        return UpdaterStatus(current: try store.current(), previous: try store.previous(), inFlight: try store.progress(),
+                             bad: try store.badTargets(), lastHealth: try store.lastHealth(), boot: boot,
+                             bootFlags: try? executor.bootFlags.state(), defaultCommit: try await executor.os.defaultCommit())
+    }
+}
