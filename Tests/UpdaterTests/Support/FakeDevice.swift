@@ -21,7 +21,7 @@ final class FakeDevice: OSBackend, AppsBackend, BootFlags, HealthChecking, Reboo
     private var _installed: Set<AppRef> = []
     private var _running: Set<AppRef> = []
     private var _env: [String: String] = ["bootlimit": "3"]
-    private var _failing: Set<String> = []
+    private var _failing: [String: Int] = [:]
     private var _unhealthy: Set<String> = []
     private var _brokenCommits: Set<String> = []
     private var _rebootRequests = 0
@@ -45,14 +45,18 @@ final class FakeDevice: OSBackend, AppsBackend, BootFlags, HealthChecking, Reboo
     var env: [String: String] { locked { _env } }
     var rebootRequests: Int { locked { _rebootRequests } }
     var log: [String] { locked { _log } }
-    func fail(_ operation: String) { locked { _ = _failing.insert(operation) } }
-    func heal(_ operation: String) { locked { _ = _failing.remove(operation) } }
+    /// The next `times` calls of `operation` fail.
+    func fail(_ operation: String, times: Int = .max) { locked { _failing[operation] = times } }
+    func heal(_ operation: String) { locked { _failing[operation] = nil } }
     func makeUnhealthy(_ target: Target) { locked { _ = _unhealthy.insert(target.name) } }
     func breakKernel(of commit: String) { locked { _ = _brokenCommits.insert(commit) } }
 
     private func check(_ operation: String) throws {
         _log.append(operation)
-        if _failing.contains(operation) { throw FakeFailure(what: operation) }
+        if let left = _failing[operation], left > 0 {
+            _failing[operation] = left - 1
+            throw FakeFailure(what: operation)
+        }
     }
 
     /// A reboot (power cycle): U-Boot counts while `upgrade_available=1` and past `bootlimit` sets `rollback=1`
