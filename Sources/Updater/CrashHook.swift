@@ -22,11 +22,13 @@ public struct CrashHook: Sendable {
 
     public static let none = CrashHook { _, _ in }
 
-    /// Reads `OTTER_CRASH_AT` from the environment; no variable, no hook.
-    public static func fromEnvironment(_ environment: [String: String]) -> CrashHook {
+    /// Reads `OTTER_CRASH_AT` from the environment; no variable, no hook. `exit` is how the
+    /// process dies (tests replace it).
+    public static func fromEnvironment(_ environment: [String: String],
+                                       exit: @escaping @Sendable (Int32) throws -> Void = { _exit($0) }) -> CrashHook {
         guard let spec = environment["OTTER_CRASH_AT"], let (step, point) = parse(spec) else { return .none }
         return CrashHook { at, when in
-            if at == step && when == point { _exit(137) }
+            if at == step && when == point { try exit(137) }
         }
     }
 

@@ -76,11 +76,14 @@ public struct UpdateProgress: Sendable, Equatable, Codable {
     public var rebootBootID: String?
     /// Stopped on purpose before `step` (`otter fetch`, `otter install`); continued on request.
     public var paused: Bool
+    /// How often `step` was started again after an interruption: a step that keeps killing the
+    /// process must not loop forever.
+    public var restarts: Int
     public var startedAt: Date
 
     public init(id: String, target: Target, from: Target?, fromCommit: String, fromApps: [AppRef], kind: UpdateKind,
                 step: UpdateStep = .fetch, rollbackReason: String? = nil, force: Bool = false, rebootBootID: String? = nil,
-                paused: Bool = false, startedAt: Date) {
+                paused: Bool = false, restarts: Int = 0, startedAt: Date) {
         self.id = id
         self.target = target
         self.from = from
@@ -92,6 +95,7 @@ public struct UpdateProgress: Sendable, Equatable, Codable {
         self.force = force
         self.rebootBootID = rebootBootID
         self.paused = paused
+        self.restarts = restarts
         self.startedAt = startedAt
     }
 

@@ -56,11 +56,15 @@ public struct UpdateStateMachine: Sendable {
     public let boot: BootObservation
     /// Steps before which a forward run pauses (`otter fetch` pauses before install-apps).
     public var pauseBefore: Set<UpdateStep>
+    /// A forward step interrupted this many times (the process killed, the device reset) fails,
+    /// and the update rolls back, instead of crashing the device in a loop.
+    public var maxRestarts: Int
 
-    public init(progress: UpdateProgress?, boot: BootObservation, pauseBefore: Set<UpdateStep> = []) {
+    public init(progress: UpdateProgress?, boot: BootObservation, pauseBefore: Set<UpdateStep> = [], maxRestarts: Int = 3) {
         self.progress = progress
         self.boot = boot
         self.pauseBefore = pauseBefore
+        self.maxRestarts = maxRestarts
     }
 
     public mutating func handle(_ event: Event) -> Action {
@@ -78,9 +82,10 @@ public struct UpdateStateMachine: Sendable {
             return resume()
         case .proceed:
             guard var p = progress else { return .finished(.idle) }
+            guard p.paused else { return resume() }
             p.paused = false
             progress = p
-            return resume()
+            return go(to: p.step)
         case .rollbackRequested(let reason):
             guard let p = progress else { return .finished(.idle) }
             if p.isRollingBack { return resume() }
@@ -115,6 +120,7 @@ public struct UpdateStateMachine: Sendable {
     private mutating func go(to step: UpdateStep) -> Action {
         guard var p = progress else { return .finished(.idle) }
         p.step = step
+        p.restarts = 0
         if !p.isRollingBack && pauseBefore.contains(step) {
             p.paused = true
             progress = p
@@ -135,6 +141,7 @@ public struct UpdateStateMachine: Sendable {
         guard var p = progress else { return .finished(.idle) }
         p.rollbackReason = reason
         p.paused = false
+        p.restarts = 0
         p.step = .markBad
         progress = p
         return .perform(.markBad)
@@ -163,7 +170,7 @@ public struct UpdateStateMachine: Sendable {
         guard let p = progress else { return .finished(.idle) }
         if p.isRollingBack { return resumeRollback(p) }
         if p.kind == .appsOnly {
-            return p.paused ? .finished(.paused(before: p.step)) : .perform(p.step)
+            return p.paused ? .finished(.paused(before: p.step)) : redo(p)
         }
         let onTarget = boot.bootedCommit == p.target.osCommit
         let booted = boot.bootedCommit.map { String($0.prefix(12)) } ?? "no commit"
@@ -173,7 +180,7 @@ public struct UpdateStateMachine: Sendable {
             if p.step != .fetch && p.step != .installApps && boot.bootloaderFellBack {
                 return startRollback("the bootloader fell back to the previous deployment (\(boot.bootloaderFlags)) before the reboot into \(p.target.osCommit.prefix(12))")
             }
-            return p.paused ? .finished(.paused(before: p.step)) : .perform(p.step)
+            return p.paused ? .finished(.paused(before: p.step)) : redo(p)
         }
         if p.step == .reboot {
             if onTarget { return go(to: .stopOldApps) }
@@ -182,9 +189,24 @@ public struct UpdateStateMachine: Sendable {
                                  + (boot.bootloaderFellBack ? "; the bootloader's boot counter gave up (\(boot.bootloaderFlags))" : "; the new deployment did not boot"))
         }
         // After the reboot: the new commit must still be the booted one.
-        if onTarget { return .perform(p.step) }
+        if onTarget { return redo(p) }
         return startRollback("the device rebooted into \(booted) during \(p.step.rawValue) on the new commit \(p.target.osCommit.prefix(12))"
                              + (boot.bootloaderFellBack ? " (\(boot.bootloaderFlags))" : ""))
+    }
+
+    /// Starts the recorded step again; a forward step interrupted too often fails.
+    private mutating func redo(_ p: UpdateProgress) -> Action {
+        var again = p
+        again.restarts += 1
+        progress = again
+        if again.restarts > maxRestarts {
+            if p.step == .fetch {
+                progress = nil
+                return .finished(.abandoned(p.target, reason: "fetch was interrupted \(maxRestarts + 1) times"))
+            }
+            return startRollback("\(p.step.rawValue) was interrupted \(maxRestarts + 1) times (the process was killed or the device reset during it)")
+        }
+        return .perform(p.step)
     }
 
     private mutating func resumeRollback(_ p: UpdateProgress) -> Action {

@@ -97,11 +97,35 @@ import Testing
         #expect(CrashHook.parse("health:during") == nil)
     }
 
-    @Test func theEnvironmentHookIsOffWithoutTheVariable() async throws {
-        // With a hook that does not match, the update completes (a matching one would _exit).
+    @Test(arguments: ["stage-os", "stage-os:after", "health", "commit:after"])
+    func theEnvironmentHookStopsTheExecutorRightAfterTheRecord(spec: String) async throws {
         let rig = try Rig(current: Self.v1)
+        let hook = CrashHook.fromEnvironment(["OTTER_CRASH_AT": spec]) { code in
+            #expect(code == 137)
+            throw SimulatedCrash()
+        }
         let executor = UpdateExecutor(store: rig.store, os: rig.device, apps: rig.device, bootFlags: rig.device, health: rig.device,
-                                      rebooter: rig.device, options: ExecutorOptions(crashHook: .fromEnvironment(["OTTER_CRASH_AT": "restore-os"])))
-        #expect(try await executor.apply(Self.v2apps) == .finished(.committed(Self.v2apps)))
+                                      rebooter: rig.device, options: ExecutorOptions(crashHook: hook))
+        await #expect(throws: SimulatedCrash.self) {
+            var result = try await executor.apply(Self.v2os)
+            while case .rebootRequired = result {
+                rig.device.powerCycle()
+                result = try await executor.resume()
+            }
+        }
+        let (step, point) = CrashHook.parse(spec)!
+        let recorded = try rig.store.progress()
+        if (step, point) != (.commit, .afterEffect) {
+            #expect(recorded?.step == step, "the step is in the database before the process dies")
+        }
+        let log = rig.device.log
+        switch (step, point) {
+        case (.stageOS, .beforeEffect): #expect(!log.contains("stage"))
+        case (.stageOS, .afterEffect): #expect(log.last == "stage" && rig.device.deployments.first == Self.v2os.osCommit)
+        case (.commit, .afterEffect): #expect(recorded == nil, "commit clears the record in its own transaction")
+        default: break
+        }
+        try await rig.settle()
+        try await rig.expectRuns(Self.v2os)
     }
 }

@@ -160,3 +160,51 @@ import Testing
         #expect(m.progress?.rollbackReason == "operator")
     }
 }
+
+@Suite struct RestartLimitTests {
+    let v1 = target(1, os: 1, apps: [app("web", 1)])
+    let v2 = target(2, os: 1, apps: [app("web", 2)])
+
+    @Test func aStepThatKeepsGettingKilledRollsBackInsteadOfLooping() {
+        var p = UpdateProgress(id: "x", target: v2, from: v1, fromCommit: v1.osCommit, fromApps: v1.apps, kind: .appsOnly,
+                               step: .health, startedAt: Date())
+        for attempt in 1...3 {
+            var m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b"))
+            #expect(m.handle(.resumed) == .perform(.health), "attempt \(attempt)")
+            p = m.progress!
+        }
+        var m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b"))
+        #expect(m.handle(.resumed) == .perform(.markBad))
+        #expect(m.progress?.rollbackReason == "health was interrupted 4 times (the process was killed or the device reset during it)")
+    }
+
+    @Test func aFetchThatKeepsGettingKilledIsAbandoned() {
+        let p = UpdateProgress(id: "x", target: v2, from: v1, fromCommit: v1.osCommit, fromApps: v1.apps, kind: .appsOnly,
+                               step: .fetch, restarts: 3, startedAt: Date())
+        var m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b"))
+        #expect(m.handle(.resumed) == .finished(.abandoned(v2, reason: "fetch was interrupted 4 times")))
+    }
+
+    @Test func reachingTheNextStepResetsTheCount() {
+        let p = UpdateProgress(id: "x", target: v2, from: v1, fromCommit: v1.osCommit, fromApps: v1.apps, kind: .appsOnly,
+                               step: .startApps, restarts: 3, startedAt: Date())
+        var m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b"))
+        #expect(m.handle(.succeeded(.startApps)) == .perform(.health))
+        #expect(m.progress?.restarts == 0)
+    }
+
+    @Test func theEnvironmentHookFiresOnlyAtItsStepAndPoint() async throws {
+        final class Exits: @unchecked Sendable { var codes: [Int32] = [] }
+        let exits = Exits()
+        let hook = CrashHook.fromEnvironment(["OTTER_CRASH_AT": "stage-os:after"]) { code in
+            exits.codes.append(code)
+            throw SimulatedCrash()
+        }
+        try hook.check(.stageOS, .beforeEffect)
+        try hook.check(.armBootloader, .afterEffect)
+        #expect(exits.codes.isEmpty)
+        #expect(throws: SimulatedCrash.self) { try hook.check(.stageOS, .afterEffect) }
+        #expect(exits.codes == [137])
+        try CrashHook.fromEnvironment(["OTTER_CRASH_AT": "no-such-step"]) { _ in throw SimulatedCrash() }.check(.fetch, .beforeEffect)
+    }
+}
