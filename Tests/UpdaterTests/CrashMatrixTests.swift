@@ -89,6 +89,30 @@ import Testing
         #expect(rig.device.booted == Self.v1.osCommit, "the old Target stays booted across later reboots")
     }
 
+    static let manualRollback = cases("manual-rollback", UpdateStep.rollbackPath(.newOS))
+
+    @Test(arguments: manualRollback)
+    func manualRollbackSurvivesACrashAtEveryStep(_ c: Case) async throws {
+        let rig = try Rig(current: Self.v1)
+        try await rig.settle(try await rig.executor().apply(Self.v2os))
+        try await rig.expectRuns(Self.v2os)
+        var crashed = false
+        do {
+            var result = try await rig.executor(crashAt: (c.step, c.point)).rollback()
+            while case .rebootRequired = result {
+                rig.device.powerCycle()
+                result = try await rig.executor(crashAt: (c.step, c.point)).resume()
+            }
+        } catch is SimulatedCrash {
+            crashed = true
+        }
+        #expect(crashed, "the crash point \(c.testDescription) was never reached")
+        if c.restart == .powerCut { rig.device.powerCycle() }
+        try await rig.settle()
+        try await rig.expectRuns(Self.v1)
+        #expect(try rig.isBad(Self.v2os))
+    }
+
     @Test func crashSpecNamesAStepAndOptionallyThePoint() {
         #expect(CrashHook.parse("stage-os")! == (.stageOS, .beforeEffect))
         #expect(CrashHook.parse("stage-os:before")! == (.stageOS, .beforeEffect))

@@ -70,8 +70,10 @@ final class RealDevice: @unchecked Sendable {
     }
 
     /// A new process: a fresh view of the sysroot and env over the same files.
-    func executor() -> UpdateExecutor {
-        UpdateExecutor(store: store, os: os(), apps: apps, bootFlags: flags, health: apps, rebooter: apps)
+    func executor(crashAt: (UpdateStep, CrashHook.Point)? = nil) -> UpdateExecutor {
+        let hook = crashAt.map { spec in CrashHook { step, point in if (step, point) == spec { throw SimulatedCrash() } } } ?? .none
+        return UpdateExecutor(store: store, os: os(), apps: apps, bootFlags: flags, health: apps, rebooter: apps,
+                              options: ExecutorOptions(crashHook: hook))
     }
 
     func reboot() async throws { try await boot.reboot(sysroot: sysroot, flags: flags, failingCommits: failingCommits) }
@@ -198,5 +200,35 @@ final class RealDevice: @unchecked Sendable {
         #expect(reason.contains("fetch failed") && reason.contains("is not signed"), "\(reason)")
         #expect(try d.cliDeployments() == [d.commits[0]])
         #expect(try d.env()["upgrade_available"] == "0")
+    }
+
+    @Test(arguments: [
+        ("stage-os", "after", false), ("arm-bootloader", "before", true), ("arm-bootloader", "after", false),
+        ("reboot", "before", false), ("start-apps", "after", true), ("health", "before", true), ("commit", "before", false),
+        ("restore-os", "after", true), ("disarm-bootloader", "before", false), ("restore-apps", "before", true),
+    ])
+    func crashAtAStepThenRestartEndsOnOneWholeTarget(step: String, point: String, powerCut: Bool) async throws {
+        let d = try await RealDevice(versions: 2)
+        let v1 = d.target(1), v2 = d.target(2)
+        let rollback = UpdateStep(rawValue: step)!.isRollback
+        if rollback { d.apps.makeUnhealthy(v2) }
+        let crash = (UpdateStep(rawValue: step)!, CrashHook.Point(rawValue: point)!)
+        await #expect(throws: SimulatedCrash.self) {
+            var result = try await d.executor(crashAt: crash).apply(v2)
+            while case .rebootRequired = result {
+                try await d.reboot()
+                result = try await d.executor(crashAt: crash).resume()
+            }
+        }
+        if powerCut { try await d.reboot() }
+        _ = try await d.settle(try await d.executor().resume())
+        let expected = rollback ? v1 : v2
+        #expect(try d.booted() == expected.osCommit)
+        #expect(try d.cliDeployments().first == expected.osCommit)
+        #expect(d.apps.running == Set(expected.apps))
+        let env = try d.env()
+        #expect(env["upgrade_available"] == "0" && env["rollback"] == "0")
+        #expect(try d.store.current() == expected && d.store.progress() == nil)
+        #expect(try d.store.badTargets().map(\.name) == (rollback ? [v2.name] : []))
     }
 }
