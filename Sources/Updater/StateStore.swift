@@ -16,7 +16,7 @@ public struct QueuedEvent: Sendable, Equatable {
 }
 
 /// The last health check's result.
-public struct HealthRecord: Sendable, Equatable {
+public struct HealthRecord: Sendable, Equatable, Codable {
     public var target: String
     public var passed: Bool
     public var summary: String

@@ -222,7 +222,12 @@ public final class UpdateExecutor: Sendable {
     private func emit(_ p: UpdateProgress, _ step: String, _ result: UpdateEvent.Result, _ detail: String? = nil) async {
         let event = UpdateEvent(time: clock.now(), correlationID: p.id, target: p.target.name, version: p.target.version,
                                 step: step, result: result, detail: detail)
-        try? store.enqueue(event)
+        // The queue is for the backend's view; a full disk must not stop a rollback, and the
+        // step itself is in update_progress already, so a failed enqueue is only reported.
+        do { try store.enqueue(event) } catch {
+            await reporter.report(UpdateEvent(time: event.time, correlationID: p.id, target: p.target.name, version: p.target.version,
+                                              step: "event-queue", result: .failed, detail: "\(error)"))
+        }
         await reporter.report(event)
     }
 }

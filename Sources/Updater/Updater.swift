@@ -119,3 +119,63 @@ public final class Updater: Sendable {
                              bootFlags: try? executor.bootFlags.state(), defaultCommit: try await executor.os.defaultCommit())
     }
 }
+
+
+extension UpdaterStatus: Encodable {
+    private enum Keys: String, CodingKey {
+        case current, previous, inFlight, bad, lastHealth, boot, bootFlags, defaultCommit, osDiffersFromCurrent
+    }
+
+    private struct Flags: Encodable {
+        var upgradeAvailable: Bool
+        var bootCount: Int
+        var bootLimit: Int?
+        var rollback: Bool
+        var remainingBootAttempts: Int?
+    }
+
+    /// `otter status --json`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encodeIfPresent(current, forKey: .current)
+        try c.encodeIfPresent(previous, forKey: .previous)
+        try c.encodeIfPresent(inFlight, forKey: .inFlight)
+        try c.encode(bad, forKey: .bad)
+        try c.encodeIfPresent(lastHealth, forKey: .lastHealth)
+        try c.encode(boot, forKey: .boot)
+        try c.encodeIfPresent(bootFlags.map {
+            Flags(upgradeAvailable: $0.upgradeAvailable, bootCount: $0.bootCount, bootLimit: $0.bootLimit, rollback: $0.rollback,
+                  remainingBootAttempts: $0.remainingBootAttempts)
+        }, forKey: .bootFlags)
+        try c.encodeIfPresent(defaultCommit, forKey: .defaultCommit)
+        try c.encode(osDiffersFromCurrent, forKey: .osDiffersFromCurrent)
+    }
+}
+
+extension UpdateResult: CustomStringConvertible {
+    /// One line for the person at the console.
+    public var description: String {
+        switch self {
+        case .alreadyCurrent(let target): "\(target) is already installed and running"
+        case .rebootRequired(let step, let rebooting):
+            (step == .reboot ? "the new OS is staged and the bootloader armed" : "the previous OS boots next")
+                + (rebooting ? "; rebooting now" : "; reboot to continue (otter resumes by itself after the boot)")
+        case .finished(let outcome): outcome.description
+        }
+    }
+}
+
+extension UpdateStateMachine.Outcome: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .idle: "no update in progress"
+        case .committed(let target): "\(target) is installed and passed its health check"
+        case .rolledBack(let bad, let to, let reason):
+            "\(bad) was rolled back (\(reason)); running \(to.map(\.description) ?? "the previous OS and apps") again. It is marked bad and not retried unless forced"
+        case .abandoned(let target, let reason): "the update to \(target) stopped before changing anything: \(reason); the next check tries again"
+        case .paused(let before): "paused before \(before.rawValue); run `otter update` (or `otter install`/`otter start`) to go on"
+        case .rollbackStuck(let step, let reason):
+            "the rollback stopped at \(step.rawValue): \(reason); fix the cause and run `otter update` to finish it (`otter status` shows the state)"
+        }
+    }
+}

@@ -63,4 +63,16 @@ import Testing
         #expect(bad == v3 && to == v2)
         #expect(try await u.update() == .alreadyCurrent(v2), "the rolled-back Target is bad now")
     }
+
+    @Test func statusEncodesAsJSONForScriptsAndResultsReadAsOneLine() async throws {
+        let rig = try Rig(current: v1)
+        let u = try updater(rig, [v1, v2])
+        let result = try await u.update()
+        #expect(result.description == "the new OS is staged and the bootloader armed; reboot to continue (otter resumes by itself after the boot)")
+        let json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(try await u.status())) as! [String: Any]
+        #expect((json["current"] as? [String: Any])?["version"] as? String == "1")
+        #expect((json["inFlight"] as? [String: Any])?["step"] as? String == "reboot")
+        #expect((json["bootFlags"] as? [String: Any])?["upgradeAvailable"] as? Bool == true)
+        #expect(json["defaultCommit"] as? String == v2.osCommit)
+    }
 }
