@@ -42,6 +42,9 @@ public final class StateStore: Sendable {
         if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        // In WAL mode SQLite's NORMAL may lose the last commits at a power cut, while the side
+        // effect recorded by them (a deployment, a bootloader write) survives: FULL syncs each one.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         do {
             return try StateStore(database: try DatabasePool(path: path, configuration: configuration))
         } catch {
@@ -57,6 +60,11 @@ public final class StateStore: Sendable {
     /// `journal_mode` as SQLite reports it ("wal" for a file store).
     public func journalMode() throws -> String {
         try database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
+    /// `synchronous` as SQLite reports it (2 = FULL for a file store).
+    public func synchronousMode() throws -> Int {
+        try database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     static var migrator: DatabaseMigrator {

@@ -131,12 +131,16 @@ public final class UpdateExecutor: Sendable {
             }
             switch action {
             case .finished(let outcome):
-                if let progress = before ?? machine.progress { await emit(progress, "update", outcome) }
+                // A pause is reported when it is reached, not at every later resume.
+                let stillPaused = if case .paused = outcome { before?.paused == true } else { false }
+                if let progress = before ?? machine.progress, !stillPaused { await emit(progress, "update", outcome) }
                 return .finished(outcome)
             case .awaitReboot(let step):
                 guard let progress = machine.progress else { return .finished(.idle) }
                 try options.crashHook.check(step, .beforeEffect)
-                await emit(progress, step.rawValue, .succeeded, "reboot needed to run \(step == .reboot ? progress.target.osCommit.prefix(12) : progress.fromCommit.prefix(12))")
+                if before?.step != step {
+                    await emit(progress, step.rawValue, .succeeded, "reboot needed to run \(step == .reboot ? progress.target.osCommit.prefix(12) : progress.fromCommit.prefix(12))")
+                }
                 if options.rebootAutomatically { try await rebooter.reboot() }
                 try options.crashHook.check(step, .afterEffect)
                 return .rebootRequired(step, rebooting: options.rebootAutomatically)

@@ -28,8 +28,10 @@ import Testing
         #expect(rig.device.running == Set(v1.apps), "old apps keep running until the reboot")
         #expect(try rig.store.progress()?.step == .reboot)
 
-        // otter restarted before the reboot: it keeps waiting, changes nothing.
+        // otter restarted before the reboot: it keeps waiting, changes nothing, reports nothing new.
+        let queued = try rig.store.queuedEvents(limit: 1000).count
         #expect(try await rig.executor().resume() == .rebootRequired(.reboot, rebooting: false))
+        #expect(try rig.store.queuedEvents(limit: 1000).count == queued)
 
         rig.device.powerCycle()
         #expect(rig.device.env["bootcount"] == "1")

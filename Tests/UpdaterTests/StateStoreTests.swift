@@ -19,6 +19,7 @@ import Testing
         do {
             let store = try StateStore.open(path: path)
             #expect(try store.journalMode() == "wal")
+            #expect(try store.synchronousMode() == 2, "every commit is synced (FULL)")
             try store.setCurrent(v1)
             try store.saveProgress(progress, at: Date())
             try store.markBad(target(3, os: 3, apps: []), reason: "health check failed: x", at: Date(timeIntervalSince1970: 5))
