@@ -30,7 +30,9 @@ public protocol AppsBackend: Sendable {
     func fetch(_ apps: [AppRef]) async throws
     /// Loads the images into the engine; running apps are not touched.
     func install(_ apps: [AppRef]) async throws
-    /// Starts the apps (`compose up`); apps already running at that version stay up.
+    /// Starts the apps (`compose up --remove-orphans` under the app's name as project name): an
+    /// app already running at that version stays up; one running at another version is replaced
+    /// in place by this one.
     func start(_ apps: [AppRef]) async throws
     /// Stops and removes the apps' containers; apps not running are skipped.
     func stop(_ apps: [AppRef]) async throws

@@ -101,11 +101,18 @@ public struct UpdateProgress: Sendable, Equatable, Codable {
 
     public var isRollingBack: Bool { rollbackReason != nil }
 
-    /// Apps of the new Target that were not running before (new apps and new versions).
-    public var appsToStopOnRollback: [AppRef] { target.apps.filter { !fromApps.contains($0) } }
+    /// Apps of the new Target that the previous app set does not have at all. An app whose
+    /// version changed is not stopped: starting the previous version replaces it in place.
+    public var appsToStopOnRollback: [AppRef] {
+        target.apps.filter { app in !fromApps.contains { $0.name == app.name } }
+    }
 
-    /// Apps running before that the new Target drops or replaces.
-    public var appsToStopOnApply: [AppRef] { fromApps.filter { !target.apps.contains($0) } }
+    /// Apps running before that the new Target drops. An app whose version changes is not
+    /// stopped first: starting the new version replaces it in place (`compose up`), which keeps
+    /// its downtime to the container swap.
+    public var appsToStopOnApply: [AppRef] {
+        fromApps.filter { app in !target.apps.contains { $0.name == app.name } }
+    }
 }
 
 /// What the OS and bootloader say at process start: enough to tell a reboot into the new commit

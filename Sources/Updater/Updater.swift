@@ -80,8 +80,8 @@ public final class Updater: Sendable {
         return (statuses, rejected)
     }
 
-    /// Applies the newest good Target (or the one of `version`; a bad one only with `force`), up
-    /// to `milestone`. An update already in flight is continued first.
+    /// Applies the newest good Target (or the one of `version`; a bad one only with `force`, which
+    /// without a version takes the newest even when it is bad), up to `milestone`. An update already in flight is continued first.
     public func update(force: Bool = false, version: String? = nil, until milestone: UpdateMilestone = .complete) async throws -> UpdateResult {
         if let inFlight = try store.progress(), version == nil || inFlight.target.version == version {
             return try await executor.proceed(pauseBefore: milestone.pauseBefore)
@@ -91,7 +91,7 @@ public final class Updater: Sendable {
         if let version {
             target = try selection.choose(version: version, from: targets)
         } else {
-            let bad = Set(try store.badTargets().map(\.name))
+            let bad = force ? [] : Set(try store.badTargets().map(\.name))
             guard let newest = selection.newest(targets, bad: bad) else {
                 if let current = try store.current() { return .alreadyCurrent(current) }
                 throw UpdaterError("no Target for hardware id \(selection.hardwareId)\(selection.tags.isEmpty ? "" : " and tags \(selection.tags.joined(separator: ","))") that is not marked bad; `otter check` lists them")

@@ -204,3 +204,17 @@ import Testing
         #expect(error?.message.contains("in progress (step reboot)") == true)
     }
 }
+
+@Suite struct AppSetTests {
+    @Test func onlyAppsLeavingTheTargetAreStoppedAndChangedOnesAreReplacedInPlace() async throws {
+        let v1 = target(1, os: 1, apps: [app("web", 1), app("db", 1), app("legacy", 1)])
+        let v2 = target(2, os: 1, apps: [app("web", 2), app("db", 1), app("mqtt", 1)])
+        let p = UpdateProgress(id: "x", target: v2, from: v1, fromCommit: v1.osCommit, fromApps: v1.apps, kind: .appsOnly, startedAt: Date())
+        #expect(p.appsToStopOnApply == [app("legacy", 1)])
+        #expect(p.appsToStopOnRollback == [app("mqtt", 1)])
+
+        let rig = try Rig(current: v1)
+        #expect(try await rig.executor().apply(v2) == .finished(.committed(v2)))
+        try await rig.expectRuns(v2)
+    }
+}

@@ -75,4 +75,13 @@ import Testing
         #expect((json["bootFlags"] as? [String: Any])?["upgradeAvailable"] as? Bool == true)
         #expect(json["defaultCommit"] as? String == v2.osCommit)
     }
+
+    @Test func forceWithoutAVersionTakesTheNewestEvenWhenBad() async throws {
+        let rig = try Rig(current: v2)
+        try rig.store.markBad(v3, reason: "earlier", at: Date())
+        let u = try updater(rig, [v2, v3])
+        #expect(try await u.update() == .alreadyCurrent(v2))
+        #expect(try await u.update(force: true) == .finished(.committed(v3)))
+        #expect(try rig.store.badTargets().isEmpty, "a forced Target that passes is good again")
+    }
 }
