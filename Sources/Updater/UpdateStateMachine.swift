@@ -186,7 +186,8 @@ public struct UpdateStateMachine: Sendable {
             if onTarget { return go(to: .stopOldApps) }
             if boot.bootID == p.rebootBootID { return .awaitReboot(.reboot) }
             return startRollback("the device booted \(booted) instead of the new commit \(p.target.osCommit.prefix(12))"
-                                 + (boot.bootloaderFellBack ? "; the bootloader's boot counter gave up (\(boot.bootloaderFlags))" : "; the new deployment did not boot"))
+                                 + (boot.bootloaderFellBack ? "; the bootloader's boot counter gave up (\(boot.bootloaderFlags))"
+                                    : "; the new deployment did not boot (a staged deployment that was not finalized at shutdown? see `journalctl -b -1 -u ostree-finalize-staged`)"))
         }
         // After the reboot: the new commit must still be the booted one.
         if onTarget { return redo(p) }

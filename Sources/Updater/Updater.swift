@@ -1,3 +1,16 @@
+// The device side of an update, for the CLI and the daemon:
+//
+//   let updater = Updater(executor: UpdateExecutor(store:os:apps:bootFlags:health:reporter:rebooter:options:),
+//                         source: TUFTargetSource { … }, selection: TargetSelection(hardwareId:tags:))
+//   try await updater.resumeAfterBoot()        // at every start: resume, roll back, or keep waiting
+//   try await updater.check()                  // otter check
+//   try await updater.update(until: .fetched)  // otter fetch   (.installed: otter install)
+//   try await updater.update()                 // otter update / otter start
+//   try await updater.rollback()               // otter rollback
+//   try await updater.status()                 // otter status (Encodable for --json)
+//
+// Steps are recorded in the state database before their side effect; `OTTER_CRASH_AT=<step>[:after]`
+// (CrashHook.fromEnvironment) kills the process at one, for the crash matrix.
 import Bootloader
 import FoundationEssentials
 import TUF
