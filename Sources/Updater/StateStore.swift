@@ -30,10 +30,19 @@ public struct HealthRecord: Sendable, Equatable, Codable {
 /// state, never half of it.
 public final class StateStore: Sendable {
     let database: any DatabaseWriter
+    /// Held while an executor runs (file stores only).
+    let updateLock: UpdateLock?
 
-    private init(database: any DatabaseWriter) throws {
+    private init(database: any DatabaseWriter, lockPath: String?) throws {
         self.database = database
+        self.updateLock = lockPath.map(UpdateLock.init)
         try Self.migrator.migrate(database)
+    }
+
+    /// Runs `body` as the only updater of this device.
+    func exclusively<T>(_ body: () async throws -> T) async throws -> T {
+        guard let updateLock else { return try await body() }
+        return try await updateLock.hold(body)
     }
 
     /// Opens (creating) the database file in WAL mode.
@@ -46,7 +55,7 @@ public final class StateStore: Sendable {
         // effect recorded by them (a deployment, a bootloader write) survives: FULL syncs each one.
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         do {
-            return try StateStore(database: try DatabasePool(path: path, configuration: configuration))
+            return try StateStore(database: try DatabasePool(path: path, configuration: configuration), lockPath: path + ".lock")
         } catch {
             throw UpdaterError("cannot open the state database \(path): \(error); check that its directory is writable and the file is not corrupt (move it aside to start from scratch)")
         }
@@ -54,7 +63,7 @@ public final class StateStore: Sendable {
 
     /// A throw-away store for tests.
     public static func inMemory() throws -> StateStore {
-        try StateStore(database: try DatabaseQueue())
+        try StateStore(database: try DatabaseQueue(), lockPath: nil)
     }
 
     /// `journal_mode` as SQLite reports it ("wal" for a file store).

@@ -61,11 +61,16 @@ public final class UpdateExecutor: Sendable {
     /// Starts applying `target`. A Target marked bad needs `force`. An update of the same Target
     /// already in flight is continued; another one must finish or be rolled back first.
     public func apply(_ target: Target, force: Bool = false, pauseBefore: Set<UpdateStep> = []) async throws -> UpdateResult {
+        try await store.exclusively { try await applyNow(target, force: force, pauseBefore: pauseBefore) }
+    }
+
+    private func applyNow(_ target: Target, force: Bool, pauseBefore: Set<UpdateStep>) async throws -> UpdateResult {
         if let inFlight = try store.progress() {
             guard inFlight.target == target else {
                 throw UpdaterError("an update to \(inFlight.target) is in progress (step \(inFlight.step.rawValue)); finish it with `otter update` or undo it with `otter rollback` first")
             }
-            return try await proceed(pauseBefore: pauseBefore)
+            var machine = UpdateStateMachine(progress: inFlight, boot: try await observeBoot(), pauseBefore: pauseBefore)
+            return try await run(&machine, .proceed)
         }
         let current = try store.current()
         if current == target { return .alreadyCurrent(target) }
@@ -86,19 +91,27 @@ public final class UpdateExecutor: Sendable {
     /// At process start (and after every boot): goes on with the update in flight, finishes a
     /// rollback, or keeps waiting for a reboot. A paused update stays paused.
     public func resume(pauseBefore: Set<UpdateStep> = []) async throws -> UpdateResult {
-        var machine = UpdateStateMachine(progress: try store.progress(), boot: try await observeBoot(), pauseBefore: pauseBefore)
-        return try await run(&machine, .resumed)
+        try await store.exclusively {
+            var machine = UpdateStateMachine(progress: try store.progress(), boot: try await observeBoot(), pauseBefore: pauseBefore)
+            return try await run(&machine, .resumed)
+        }
     }
 
     /// Continues a paused update (`otter install` after `otter fetch`).
     public func proceed(pauseBefore: Set<UpdateStep> = []) async throws -> UpdateResult {
-        var machine = UpdateStateMachine(progress: try store.progress(), boot: try await observeBoot(), pauseBefore: pauseBefore)
-        return try await run(&machine, .proceed)
+        try await store.exclusively {
+            var machine = UpdateStateMachine(progress: try store.progress(), boot: try await observeBoot(), pauseBefore: pauseBefore)
+            return try await run(&machine, .proceed)
+        }
     }
 
     /// `otter rollback`: undoes the update in flight, or else returns to the previous Target (OS
     /// and apps) and marks the current one bad.
     public func rollback(reason: String = "rolled back on request (otter rollback)") async throws -> UpdateResult {
+        try await store.exclusively { try await rollbackNow(reason: reason) }
+    }
+
+    private func rollbackNow(reason: String) async throws -> UpdateResult {
         let boot = try await observeBoot()
         if let inFlight = try store.progress() {
             var machine = UpdateStateMachine(progress: inFlight, boot: boot)

@@ -62,3 +62,25 @@ import Testing
         #expect(error?.message.contains("move it aside") == true)
     }
 }
+
+@Suite struct UpdateLockTests {
+    @Test func aSecondUpdaterIsRefusedWhileOneHoldsTheDevice() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("otter-lock-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let v1 = target(1, os: 1, apps: [app("web", 1)]), v2 = target(2, os: 1, apps: [app("web", 2)])
+        let store = try StateStore.open(path: dir + "/state.db")
+        try store.setCurrent(v1)
+        let device = FakeDevice(booted: v1.osCommit, apps: v1.apps)
+        let executor = UpdateExecutor(store: store, os: device, apps: device, bootFlags: device, health: device, rebooter: device)
+
+        // Another process holds the lock (flock conflicts between open file descriptions).
+        let fd = open(dir + "/state.db.lock", O_RDWR | O_CREAT, 0o600)
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        let error = await #expect(throws: UpdaterError.self) { try await executor.apply(v2) }
+        #expect(error?.message.contains("another otter process") == true)
+        #expect(try store.progress() == nil, "nothing was recorded")
+        close(fd)  // that process exits (or is killed): the kernel releases the lock
+
+        #expect(try await executor.apply(v2) == .finished(.committed(v2)))
+    }
+}
