@@ -53,7 +53,13 @@ public final class UpdateExecutor: Sendable {
     /// What booted and what the bootloader says about it.
     public func observeBoot() async throws -> BootObservation {
         let (booted, bootID) = try await os.observe()
-        let state = try bootFlags.state()
+        // An unreadable env must not hide what booted: the booted commit decides on its own,
+        // and the steps that write the env report the damage.
+        let state: BootState
+        do { state = try bootFlags.state() } catch {
+            return BootObservation(bootedCommit: booted, bootID: bootID, bootloaderFellBack: false,
+                                   bootloaderFlags: "bootloader env unreadable: \(error)")
+        }
         return BootObservation(bootedCommit: booted, bootID: bootID,
                                bootloaderFellBack: state.rollback || state.bootLimitExceeded, bootloaderFlags: state.description)
     }

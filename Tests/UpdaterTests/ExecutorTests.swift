@@ -1,3 +1,4 @@
+import Bootloader
 import Foundation
 import Testing
 @testable import Updater
@@ -216,5 +217,28 @@ import Testing
         let rig = try Rig(current: v1)
         #expect(try await rig.executor().apply(v2) == .finished(.committed(v2)))
         try await rig.expectRuns(v2)
+    }
+}
+
+@Suite struct DamagedEnvironmentTests {
+    /// Flags that cannot be read: what booted still decides, and the failure names the env.
+    struct BrokenFlags: BootFlags {
+        func arm() throws { throw FakeFailure(what: "env CRC mismatch in both copies") }
+        func markSuccessful() throws { throw FakeFailure(what: "env CRC mismatch in both copies") }
+        func disarm() throws {}
+        func state() throws -> BootState { throw FakeFailure(what: "env CRC mismatch in both copies") }
+    }
+
+    @Test func anUnreadableEnvDoesNotHideTheBootAndArmingItFailsCleanly() async throws {
+        let v1 = target(1, os: 1, apps: [app("web", 1)]), v2 = target(2, os: 2, apps: [app("web", 2)])
+        let rig = try Rig(current: v1)
+        let executor = UpdateExecutor(store: rig.store, os: rig.device, apps: rig.device, bootFlags: BrokenFlags(),
+                                      health: rig.device, rebooter: rig.device)
+        let boot = try await executor.observeBoot()
+        #expect(boot.bootedCommit == v1.osCommit && boot.bootloaderFlags.contains("unreadable: injected failure"))
+        let result = try await executor.apply(v2)
+        guard case .finished(.rolledBack(_, _, let reason)) = result else { Issue.record("\(result)"); return }
+        #expect(reason.contains("arm-bootloader failed: injected failure: env CRC mismatch"))
+        #expect(rig.device.deployments.first == v1.osCommit, "the staged deployment gave way to the booted one")
     }
 }
