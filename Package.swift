@@ -64,9 +64,9 @@ let package = Package(
         .executableTarget(name: "otter-factory", dependencies: ["FactoryCLI"]),
 
         // Test helpers shared by the test targets (running programs, loopback ports).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["OtterCrypto"], path: "Tests/TestSupport", exclude: ["serve.py"]),
         .testTarget(name: "OtterCryptoTests", dependencies: ["OtterCrypto", "TestSupport"]),
-        .testTarget(name: "OSTreeTests", dependencies: ["OSTree", "OtterCrypto", "otter", "TestSupport"], exclude: ["Support/serve.py"]),
+        .testTarget(name: "OSTreeTests", dependencies: ["OSTree", "OtterCrypto", "otter", "TestSupport"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "OtterCrypto", "HTTP", "tuf-conformance-client", "otter"],
                     exclude: ["Interop"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),

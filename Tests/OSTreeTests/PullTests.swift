@@ -2,6 +2,7 @@ import Foundation
 import OSTree
 import OtterCrypto
 import Testing
+import TestSupport
 
 /// A server repo with v1 and v2 (10% of the payload changed), served on 127.0.0.1.
 struct TwoVersions {

@@ -2,6 +2,7 @@ import Foundation
 import OSTree
 import OtterCrypto
 import Testing
+import TestSupport
 
 @Suite struct RepoTests {
     @Test func readsCommitsWrittenByTheOstreeCLI() async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import OSTree
 import Testing
+import TestSupport
 
 @Suite struct RepoWriteTests {
     @Test func commitsADirectoryTheCLIReadsAndFscks() async throws {

@@ -2,6 +2,7 @@ import Foundation
 import OSTree
 import OtterCrypto
 import Testing
+import TestSupport
 
 /// A test sysroot with v1 and v2 pulled into its repo from a loopback server.
 struct SysrootFixture {

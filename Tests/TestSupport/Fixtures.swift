@@ -1,11 +1,11 @@
 import Foundation
-import TestSupport
 import OtterCrypto
-import Testing
+
+// Fixtures for tests that need real OSTree repos and sysroots (OSTreeTests, UpdaterTests).
 
 /// Runs a command and returns its stdout; throws with stderr when it exits non-zero.
 @discardableResult
-func sh(_ args: [String], cwd: String? = nil, env: [String: String] = [:], allowFailure: Bool = false) throws -> String {
+public func sh(_ args: [String], cwd: String? = nil, env: [String: String] = [:], allowFailure: Bool = false) throws -> String {
     let result = try runProcess("/usr/bin/env", args, cwd: cwd, env: env)
     if result.status != 0 && !allowFailure {
         throw ShellError(command: args.joined(separator: " "), status: result.status, stderr: result.err + result.out)
@@ -13,23 +13,28 @@ func sh(_ args: [String], cwd: String? = nil, env: [String: String] = [:], allow
     return result.out
 }
 
-struct ShellError: Error, CustomStringConvertible {
-    let command: String
-    let status: Int32
-    let stderr: String
-    var description: String { "`\(command)` exited \(status): \(stderr)" }
+public struct ShellError: Error, CustomStringConvertible {
+    public let command: String
+    public let status: Int32
+    public let stderr: String
+    public init(command: String, status: Int32, stderr: String) {
+        self.command = command
+        self.status = status
+        self.stderr = stderr
+    }
+    public var description: String { "`\(command)` exited \(status): \(stderr)" }
 }
 
 /// A temporary directory removed at deinit (deployments are immutable: chattr -i first).
-final class TempDir: @unchecked Sendable {
-    let path: String
+public final class TempDir: @unchecked Sendable {
+    public let path: String
 
-    init(_ label: String = "otter-test") {
+    public init(_ label: String = "otter-test") {
         var template = Array("/tmp/\(label).XXXXXX".utf8CString)
         path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     }
 
-    func sub(_ name: String) -> String {
+    public func sub(_ name: String) -> String {
         let p = "\(path)/\(name)"
         try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
         return p
@@ -41,14 +46,14 @@ final class TempDir: @unchecked Sendable {
     }
 }
 
-func write(_ text: String, to path: String) throws {
+public func write(_ text: String, to path: String) throws {
     try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     try text.write(toFile: path, atomically: true, encoding: .utf8)
 }
 
 /// A deployable root file system: os-release, a kernel and initramfs, and the top-level layout
 /// that also lets a test chroot into a deployment ("fake booted", see BootedSysroot).
-func makeRootfs(at dir: String, version: String, payloadFiles: Int = 0, payloadSize: Int = 0, seed: Int = 0) throws {
+public func makeRootfs(at dir: String, version: String, payloadFiles: Int = 0, payloadSize: Int = 0, seed: Int = 0) throws {
     let fm = FileManager.default
     for sub in ["usr/etc", "usr/lib/modules/6.1.0", "usr/bin", "usr/share/payload", "opt", "host", "sysroot", "run", "proc", "dev", "tmp", "sys", "boot", "var"] {
         try fm.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
@@ -68,7 +73,7 @@ func makeRootfs(at dir: String, version: String, payloadFiles: Int = 0, payloadS
 }
 
 /// Incompressible bytes, the same for the same seed.
-func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+public func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
     var state = seed
     var bytes = [UInt8](repeating: 0, count: count)
     for j in 0..<count {
@@ -79,36 +84,36 @@ func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
 }
 
 /// An archive repo on the "server" side, written with the ostree CLI (an independent peer).
-struct ServerRepo {
-    let path: String
+public struct ServerRepo {
+    public let path: String
 
-    init(at path: String) throws {
+    public init(at path: String) throws {
         self.path = path
         try sh(["ostree", "init", "--repo=\(path)", "--mode=archive"])
     }
 
-    func commit(_ rootfs: String, branch: String = "os/main", version: String) throws -> String {
+    public func commit(_ rootfs: String, branch: String = "os/main", version: String) throws -> String {
         try sh(["ostree", "commit", "--repo=\(path)", "-b", branch, "--subject=Otter test \(version)",
                 "--body=body of \(version)", "--add-metadata-string=version=\(version)", rootfs])
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func staticDelta(from: String, to: String) throws {
+    public func staticDelta(from: String, to: String) throws {
         try sh(["ostree", "static-delta", "generate", "--repo=\(path)", "--from=\(from)", "--to=\(to)"])
     }
 
-    func objectPath(_ checksum: String, _ type: String) -> String {
+    public func objectPath(_ checksum: String, _ type: String) -> String {
         "\(path)/objects/\(checksum.prefix(2))/\(checksum.dropFirst(2)).\(type)"
     }
 }
 
-/// The python loopback server (Support/serve.py), stopped by PID.
-final class FileServer: @unchecked Sendable {
-    let process = Process()
-    let port: Int
-    let logPath: String
+/// The python loopback server (serve.py, next to this file), stopped by PID.
+public final class FileServer: @unchecked Sendable {
+    public let process = Process()
+    public let port: Int
+    public let logPath: String
 
-    init(directory: String, dieAfterBytes: Int = 0, rate: Int = 0, logPath: String? = nil) throws {
+    public init(directory: String, dieAfterBytes: Int = 0, rate: Int = 0, logPath: String? = nil) throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("serve.py").path
         self.logPath = logPath ?? "\(directory)/../server-\(UInt32.random(in: 0...UInt32.max)).log"
         var args = [script, directory, "--log", self.logPath]
@@ -129,13 +134,13 @@ final class FileServer: @unchecked Sendable {
         self.port = port
     }
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    public var url: String { "http://127.0.0.1:\(port)" }
 
-    var log: [String] { ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+    public var log: [String] { ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
 
-    func waitForExit() { process.waitUntilExit() }
+    public func waitForExit() { process.waitUntilExit() }
 
-    func stop() {
+    public func stop() {
         if process.isRunning {
             // SIGKILL: a child spawned from a dispatch worker inherits its blocked SIGTERM.
             kill(process.processIdentifier, SIGKILL)
@@ -147,18 +152,18 @@ final class FileServer: @unchecked Sendable {
 }
 
 /// A test sysroot: `ostree admin init-fs` + `os-init`, as the CLI makes it.
-func makeSysroot(at path: String, osname: String = "otter") throws {
+public func makeSysroot(at path: String, osname: String = "otter") throws {
     try sh(["ostree", "admin", "init-fs", path])
     try sh(["ostree", "admin", "os-init", "--sysroot=\(path)", osname])
 }
 
 /// A key pair whose public half is also written as an ostree trusted-keys file.
-struct SigningKey {
-    let key: Ed25519PrivateKey
-    let publicFile: String
-    let secretFile: String
+public struct SigningKey {
+    public let key: Ed25519PrivateKey
+    public let publicFile: String
+    public let secretFile: String
 
-    init(in dir: String, name: String = "signing") throws {
+    public init(in dir: String, name: String = "signing") throws {
         key = try Ed25519PrivateKey()
         publicFile = "\(dir)/\(name).pub"
         secretFile = "\(dir)/\(name).sec"
