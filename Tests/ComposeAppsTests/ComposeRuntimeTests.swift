@@ -5,8 +5,8 @@ import Testing
 import TestSupport
 
 /// The engine runtime against podman's Docker-compatible service and the real docker-compose.
-/// Compose files pin images at 127.0.0.1:5000, where no registry ever listens: every install
-/// and start below also proves that nothing is pulled.
+/// Compose files pin images at a loopback port where nothing listens (`TestImageBuilder.registry`):
+/// every install and start below also proves that nothing is pulled.
 @Suite(.serialized)
 struct ComposeRuntimeTests {
     static func webCompose(_ image: StoredImage, port: Int, extra: String = "") -> String {
@@ -39,7 +39,7 @@ struct ComposeRuntimeTests {
         // The published file stays as it was; the project's file names the local tag.
         #expect(try String(contentsOfFile: app.bundleDirectory + "/docker-compose.yml", encoding: .utf8).contains(image.reference))
         let effective = try String(contentsOfFile: podman.directory + "/compose-apps/shop/docker-compose.yml", encoding: .utf8)
-        #expect(effective.contains("127.0.0.1:5000/test/web:otter-\(image.manifestDigest.hex)"))
+        #expect(effective.contains("\(builder.registry)/test/web:otter-\(image.manifestDigest.hex)"))
 
         try await runtime.start(app)
         #expect(try await fetchPage(port: port) == "hello v1")
@@ -70,6 +70,14 @@ struct ComposeRuntimeTests {
         let images = try podman.podman(["images", "--format", "{{.ID}}"]).out.split(separator: "\n")
         #expect(images.count == 1)
         #expect(image.configDigest.hex.hasPrefix(String(images.first ?? "")))
+
+        // The image is there under another name only (its tag removed): tagged, not reloaded.
+        let local = try #require(LocalImageName.name(forPinned: image.reference))
+        #expect(try podman.podman(["untag", "sha256:\(image.configDigest.hex)", local]).status == 0)
+        let retagged = try await runtime.install(app)
+        #expect(retagged.loaded.isEmpty)
+        #expect(retagged.alreadyPresent == [image.reference])
+        #expect(try podman.podman(["image", "exists", local]).status == 0)
     }
 
     @Test func updateKeepsTheOldVersionRunningUntilStart() async throws {
@@ -202,7 +210,7 @@ struct ComposeRuntimeTests {
         #expect(parseError.description.hasPrefix("app broken:"))
         #expect(parseError.description.contains("not valid YAML"))
 
-        let other = "127.0.0.1:5000/test/other@sha256:" + String(repeating: "ab", count: 32)
+        let other = "\(builder.registry)/test/other@sha256:" + String(repeating: "ab", count: 32)
         let missing = try builder.app("lacking", version: "1", compose: """
             services:
               web:

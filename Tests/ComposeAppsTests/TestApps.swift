@@ -9,10 +9,13 @@ import TestSupport
 /// blobs: what the app store would hand the runtime.
 struct TestImageBuilder {
     let podman: PodmanFixture
+    /// The registry the compose files name: a loopback port where nothing listens, so any
+    /// pull would fail.
+    let registry = "127.0.0.1:\(freeLoopbackPort())"
     var layoutDirectory: String { podman.directory + "/oci" }
 
     /// Builds `Containerfile` text over a context holding /bin/busybox (plus `extraFiles`)
-    /// and returns the stored image, named in compose files as `127.0.0.1:5000/test/<name>@sha256:…`.
+    /// and returns the stored image, named in compose files as `<registry>/test/<name>@sha256:…`.
     func build(_ name: String, containerfile: String, extraFiles: [String: Data] = [:]) throws -> StoredImage {
         let context = podman.directory + "/context-\(name)"
         try FileManager.default.createDirectory(atPath: context + "/bin", withIntermediateDirectories: true)
@@ -30,7 +33,7 @@ struct TestImageBuilder {
             "copy", "containers-storage:[vfs@\(root)/root+\(root)/run]localhost/build/\(name):latest", "oci:\(layoutDirectory):\(name)",
         ], env: podman.environment)
         guard copied.status == 0 else { throw FixtureError("skopeo copy \(name): \(copied.err)") }
-        return try storedImage(tag: name, reference: "127.0.0.1:5000/test/\(name)")
+        return try storedImage(tag: name, reference: "\(registry)/test/\(name)")
     }
 
     private func storedImage(tag: String, reference repository: String) throws -> StoredImage {
@@ -63,7 +66,7 @@ struct TestImageBuilder {
         try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
         try compose.write(toFile: bundle + "/docker-compose.yml", atomically: true, encoding: .utf8)
         let digest = OCIDigest.sha256(of: Array((name + version + compose).utf8))
-        return StoredApp(name: name, uri: "127.0.0.1:5000/test/apps/\(name)@\(digest)", manifestDigest: digest,
+        return StoredApp(name: name, uri: "\(registry)/test/apps/\(name)@\(digest)", manifestDigest: digest,
                          bundleDirectory: bundle, images: images)
     }
 
