@@ -32,6 +32,8 @@ enum FileIO {
 final class RequestBodySource {
     private let bytes: [UInt8]?
     private let fd: Int32
+    /// The descriptor belongs to the caller (`.stream`): read it, never close it.
+    private let ownsDescriptor: Bool
     private let path: String
     private let request: HTTPRequest
     private var position: Int64 = 0
@@ -43,10 +45,18 @@ final class RequestBodySource {
         case .bytes(let bytes):
             self.bytes = bytes
             fd = -1
+            ownsDescriptor = true
             path = ""
             size = Int64(bytes.count)
+        case .stream(let descriptor):
+            bytes = nil
+            fd = descriptor
+            ownsDescriptor = false
+            path = "stream (file descriptor \(descriptor))"
+            size = -1
         case .file(let path):
             bytes = nil
+            ownsDescriptor = true
             self.path = path
             fd = try FileIO.open(path, O_RDONLY, method: request.method, url: request.url)
             do {
@@ -59,7 +69,7 @@ final class RequestBodySource {
     }
 
     deinit {
-        if fd >= 0 { Glibc.close(fd) }
+        if fd >= 0, ownsDescriptor { Glibc.close(fd) }
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(HTTPError) -> Int {
@@ -81,6 +91,8 @@ final class RequestBodySource {
     }
 
     func seek(to offset: Int64) -> Bool {
+        // A stream only "seeks" to where it already is (libcurl rewinds before the first byte).
+        if size < 0 { return offset == position }
         guard offset >= 0, offset <= size else { return false }
         if bytes == nil, lseek(fd, off_t(offset), SEEK_SET) < 0 { return false }
         position = offset

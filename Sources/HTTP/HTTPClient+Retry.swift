@@ -73,12 +73,15 @@ extension HTTPClient {
     }
 
     static func isTransient(status: Int, _ request: HTTPRequest) -> Bool {
+        if request.body?.isRepeatable == false { return false }
         if status == 429 || status == 503 { return true }
         guard request.isRetryable else { return false }
         return status == 408 || status == 500 || status == 502 || status == 504 || (status >= 507 && status < 600)
     }
 
     static func isTransient(_ error: HTTPError, _ request: HTTPRequest) -> Bool {
+        // The body's bytes are gone once read: another attempt would send a truncated body.
+        if request.body?.isRepeatable == false { return false }
         switch error.kind {
         case .couldNotConnect, .couldNotResolveHost:
             return true

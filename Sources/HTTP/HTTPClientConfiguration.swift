@@ -7,15 +7,22 @@ extension HTTPClient {
         /// Redirects followed at most per request (when the request follows redirects).
         public var maxRedirects: Int
         public var userAgent: String
+        /// Connect to this unix-domain socket instead of the URL's host and port
+        /// (`CURLOPT_UNIX_SOCKET_PATH`): the Docker Engine API on `/var/run/docker.sock`. URLs
+        /// keep their form (`http://localhost/v1.41/_ping`); the host only fills the `Host`
+        /// header. Proxies never apply to such a client.
+        public var unixSocketPath: String?
 
         public init(tls: TLS = TLS(), timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy(),
-                    proxy: Proxy = .environment, maxRedirects: Int = 10, userAgent: String = "otter") {
+                    proxy: Proxy = .environment, maxRedirects: Int = 10, userAgent: String = "otter",
+                    unixSocketPath: String? = nil) {
             self.tls = tls
             self.timeouts = timeouts
             self.retry = retry
             self.proxy = proxy
             self.maxRedirects = maxRedirects
             self.userAgent = userAgent
+            self.unixSocketPath = unixSocketPath
         }
     }
 

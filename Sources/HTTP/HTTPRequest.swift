@@ -26,6 +26,19 @@ public enum HTTPRequestBody: Sendable, Equatable {
     /// The whole content of a file, read chunk by chunk while it is sent (never all in memory).
     /// The file is opened anew for every attempt, so retries resend it from the start.
     case file(path: String)
+    /// Whatever can be read from an open file descriptor until end of file: the read end of a
+    /// pipe that another thread fills (a tar built while it uploads), sent in chunks as it comes
+    /// (`Transfer-Encoding: chunked`), never held in memory. The caller keeps ownership of the
+    /// descriptor and closes it after the call. Such a body can be read once, so the request is
+    /// never retried. Reads block the client's transfer thread while the producer is behind:
+    /// give such uploads a client of their own when other transfers must not wait.
+    case stream(fileDescriptor: Int32)
+
+    /// Whether the body can be sent again from its start (a retry, a redirect).
+    var isRepeatable: Bool {
+        if case .stream = self { return false }
+        return true
+    }
 }
 
 public struct HTTPRequest: Sendable {

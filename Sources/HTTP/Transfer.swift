@@ -125,11 +125,17 @@ final class Transfer: @unchecked Sendable {
         if let key = tls.clientKeyPath { try easy.set(CURLOPT_SSLKEY, key, "CURLOPT_SSLKEY") }
         if let pin = tls.pinnedPublicKey { try easy.set(CURLOPT_PINNEDPUBLICKEY, pin, "CURLOPT_PINNEDPUBLICKEY") }
 
-        // Leaving CURLOPT_PROXY unset is what makes libcurl read the proxy environment variables.
-        switch configuration.proxy {
-        case .environment: break
-        case .none: try easy.set(CURLOPT_NOPROXY, "*", "CURLOPT_NOPROXY")
-        case .url(let proxy): try easy.set(CURLOPT_PROXY, proxy, "CURLOPT_PROXY")
+        if let socket = configuration.unixSocketPath {
+            try easy.set(CURLOPT_UNIX_SOCKET_PATH, socket, "CURLOPT_UNIX_SOCKET_PATH")
+            // A local socket is never reached through a proxy, whatever the environment says.
+            try easy.set(CURLOPT_NOPROXY, "*", "CURLOPT_NOPROXY")
+        } else {
+            // Leaving CURLOPT_PROXY unset is what makes libcurl read the proxy environment variables.
+            switch configuration.proxy {
+            case .environment: break
+            case .none: try easy.set(CURLOPT_NOPROXY, "*", "CURLOPT_NOPROXY")
+            case .url(let proxy): try easy.set(CURLOPT_PROXY, proxy, "CURLOPT_PROXY")
+            }
         }
 
         try configureMethod(me)
@@ -141,6 +147,9 @@ final class Transfer: @unchecked Sendable {
         // libcurl waits up to a second for `100 Continue` before sending larger bodies; most
         // servers never send it, so don't ask.
         if request.body != nil, !request.headers.contains("Expect") { lines.append("Expect:") }
+        if let requestBody, requestBody.size < 0, !request.headers.contains("Transfer-Encoding") {
+            lines.append("Transfer-Encoding: chunked")
+        }
         try easy.setHeaderLines(lines)
         if requestedOffset > 0 {
             try easy.set(CURLOPT_RANGE, "\(requestedOffset)-", "CURLOPT_RANGE")
@@ -164,6 +173,7 @@ final class Transfer: @unchecked Sendable {
 
     private func configureMethod(_ me: UnsafeMutableRawPointer) throws(CurlEasy.OptionError) {
         let method = request.method
+        // -1 (a stream of unknown length): libcurl sends the body with chunked transfer encoding.
         let bodySize = requestBody?.size ?? 0
         if method == .head {
             try easy.set(CURLOPT_NOBODY, true, "CURLOPT_NOBODY")
