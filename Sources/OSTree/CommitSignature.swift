@@ -34,6 +34,18 @@ public enum CommitSignature {
         return keys
     }
 
+    /// The keys a device trusts, below `root` (its sysroot): `/etc/otter/trusted.ed25519`,
+    /// `/etc/ostree/trusted.ed25519` and the `trusted.ed25519.d` directories of otter and ostree.
+    public static func loadDeviceTrustedKeys(root: String) throws -> [Ed25519PublicKey] {
+        let base = root == "/" ? "" : (root.hasSuffix("/") ? String(root.dropLast()) : root)
+        let files = ["/etc/otter/trusted.ed25519", "/etc/ostree/trusted.ed25519"].map { base + $0 }
+            .filter { FileManager.default.fileExists(atPath: $0) }
+        return try loadTrustedKeys(
+            files: files,
+            directories: ["/etc/otter/trusted.ed25519.d", "/usr/lib/otter/trusted.ed25519.d", "/etc/ostree/trusted.ed25519.d",
+                          "/usr/share/ostree/trusted.ed25519.d"].map { base + $0 })
+    }
+
     /// Reads a secret key file (`ostree sign --keys-file` format: base64 of the 64-byte secret
     /// key, or of a 32-byte seed; the first key in the file is used).
     public static func loadSecretKey(file path: String) throws -> Ed25519PrivateKey {

@@ -33,12 +33,7 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
 /// Trusted commit-signing keys: the files given, else the sysroot's key directories.
 func trustedKeys(files: [String], global: GlobalOptions) throws -> [Ed25519PublicKey] {
     if !files.isEmpty { return try CommitSignature.loadTrustedKeys(files: files) }
-    let candidates = ["/etc/otter/trusted.ed25519", "/etc/ostree/trusted.ed25519"].map(global.path)
-        .filter { FileManager.default.fileExists(atPath: $0) }
-    return try CommitSignature.loadTrustedKeys(
-        files: candidates,
-        directories: ["/etc/otter/trusted.ed25519.d", "/usr/lib/otter/trusted.ed25519.d", "/etc/ostree/trusted.ed25519.d",
-                      "/usr/share/ostree/trusted.ed25519.d"].map(global.path))
+    return try CommitSignature.loadDeviceTrustedKeys(root: global.sysroot)
 }
 
 extension OSCommand {

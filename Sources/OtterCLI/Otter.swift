@@ -11,9 +11,14 @@ public struct Otter: AsyncParsableCommand {
         Exit status: 0 on success, 1 when the command failed (the message on stderr says what \
         failed and what to do next), 64 for a usage error.
 
-        Start with `otter os status` to see what is deployed and what boots next.
+        Start with `otter status` to see the current Target, what boots next and the last \
+        health check; `otter rollback` goes back to the previous Target (OS and apps).
         """,
-        subcommands: [OSCommand.self, AppsCommand.self, TUFCommand.self])
+        subcommands: [
+            CheckCommand.self, FetchCommand.self, InstallCommand.self, StartCommand.self, UpdateCommand.self,
+            RollbackCommand.self, StatusCommand.self, HealthCommand.self, DaemonCommand.self,
+            OSCommand.self, AppsCommand.self, TUFCommand.self,
+        ])
 
     public init() {}
 }

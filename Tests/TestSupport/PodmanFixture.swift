@@ -120,8 +120,3 @@ extension PodmanFixture {
         return pid
     }
 }
-
-public struct FixtureError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}

@@ -1,0 +1,14 @@
+/// Reboots with the configured command (`systemctl reboot` by default).
+public struct CommandRebooter: Rebooting {
+    public let command: [String]
+
+    public init(command: [String]) { self.command = command }
+
+    public func reboot() async throws {
+        guard !command.isEmpty else { throw UpdaterError("no reboot command is configured ([update] reboot_command)") }
+        let outcome = try await ExecutableRunner(timeout: .seconds(120)).run(command)
+        guard outcome.exitCode == 0 else {
+            throw UpdaterError("`\(command.joined(separator: " "))` failed (exit \(outcome.exitCode.map(String.init) ?? "signal")): \(outcome.outputTail)")
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import ComposeApps
+import FoundationEssentials
+import HTTP
+import OSTree
+import TUF
+
+/// Everything the device side needs, built from the configuration: the state database, the OS,
+/// apps, bootloader, health and reporting adapters, the Target feed, and the `Updater` over
+/// them. The CLI verbs and the daemon start here.
+public struct DeviceAgent: Sendable {
+    public struct Options: Sendable {
+        /// `otter rollback --no-reboot`, or a configuration that never reboots by itself.
+        public var neverReboot: Bool
+        /// TEST ONLY (`OTTER_SIMULATED_BOOT_FILE`): the file that says which commit "booted" on a
+        /// throw-away sysroot (see `SimulatedBoot`).
+        public var simulatedBootFile: String?
+        public var environment: [String: String]
+
+        public init(neverReboot: Bool = false, simulatedBootFile: String? = nil,
+                    environment: [String: String] = ProcessInfo.processInfo.environment) {
+            self.neverReboot = neverReboot
+            self.simulatedBootFile = simulatedBootFile ?? environment["OTTER_SIMULATED_BOOT_FILE"]
+            self.environment = environment
+        }
+    }
+
+    public let configuration: OtterConfiguration
+    public let updater: Updater
+    public let apps: ComposeAppsBackend
+    public let notifier: SystemdNotifier
+
+    public init(configuration config: OtterConfiguration, options: Options = Options()) throws {
+        configuration = config
+        guard let hardwareID = config.device.hardwareID else {
+            throw UpdaterError("no hardware id is configured: set [device] hardware_id in /etc/otter/conf.d/*.toml (`otter register` writes it)")
+        }
+        guard let tufURL = config.servers.tufURL else {
+            throw UpdaterError("no TUF repository is configured: set [servers] tuf_url in /etc/otter/conf.d/*.toml")
+        }
+        let store = try StateStore.open(path: config.paths.stateDatabase)
+
+        var tls = HTTPClient.TLS()
+        tls.caBundlePath = config.servers.tlsCACertificate
+        tls.clientCertificatePath = config.servers.tlsClientCertificate
+        tls.clientKeyPath = config.servers.tlsClientKey
+
+        let sysroot = config.paths.sysroot
+        let booted = sysroot == "/" && FileManager.default.fileExists(atPath: "/run/ostree-booted") && options.simulatedBootFile == nil
+        let remote = Remote(name: "otter", url: config.servers.ostreeURL ?? "", tlsClientCertPath: tls.clientCertificatePath,
+                            tlsClientKeyPath: tls.clientKeyPath, tlsCAPath: tls.caBundlePath)
+        let os = OSTreeSystem(.init(sysroot: sysroot, remote: remote, trustedKeys: try CommitSignature.loadDeviceTrustedKeys(root: sysroot),
+                                    osname: config.update.osName, deployMode: booted ? .staged : .immediate,
+                                    simulatedBootFile: options.simulatedBootFile))
+
+        let runtime = ComposeRuntime(configuration: .init(socketPath: config.apps.engineSocket, composeRoot: config.paths.composeRoot,
+                                                          composeCommand: config.apps.composeCommand))
+        let appStore = try AppStore(root: config.paths.appsRoot, configuration: .init(reserveBytes: Int64(config.apps.reserveBytes)))
+        let apps = ComposeAppsBackend(store: appStore, runtime: runtime,
+                                      registry: RegistryAccess(plainHTTPRegistries: config.servers.plainHTTPRegistries))
+        self.apps = apps
+
+        let bootFlags: any BootFlags = try config.bootloader.bootCounter().map(BootCounterFlags.init) ?? NoBootFlags()
+        let health = HealthCheckAdapter(runner: HealthCheckRunner(configuration: config),
+                                        serviceStates: { names in try await apps.serviceStates(of: names) })
+        notifier = SystemdNotifier(environment: options.environment)
+        let reporter = CallbackReporter(callbacks: CallbackRunner(configuration: config), notifier: notifier)
+        let executor = UpdateExecutor(
+            store: store, os: os, apps: apps, bootFlags: bootFlags, health: health, reporter: reporter,
+            rebooter: CommandRebooter(command: config.update.rebootCommand),
+            options: ExecutorOptions(rebootAutomatically: config.update.autoReboot && !options.neverReboot,
+                                     crashHook: CrashHook.fromEnvironment(options.environment)))
+
+        let current = try store.current()
+        let headers: HTTPHeaders = [
+            "x-ats-tags": config.device.tag ?? "unknown",
+            "x-ats-target": current?.name ?? "unknown",
+            "x-ats-ostreehash": current?.osCommit ?? "unknown",
+            "x-ats-dockerapps": current.map { $0.apps.map(\.name).joined(separator: ",") } ?? "unknown",
+        ]
+        let transport: any TUFTransport = tufURL.hasPrefix("file://") ? FileTransport()
+            : HTTPTransport(client: HTTPClient(configuration: .init(tls: tls, retry: .init(maxAttempts: 2))), headers: headers)
+        let feed = TargetFeed(trustedDirectory: config.paths.tufDirectory,
+                              shippedRootDirectory: Self.inside(sysroot, "/usr/lib/otter/tuf"),
+                              metadataURL: tufURL, transport: transport)
+        updater = Updater(executor: executor, source: feed,
+                          selection: TargetSelection(hardwareId: hardwareID, tags: config.device.tag.map { [$0] } ?? []))
+    }
+
+    static func inside(_ root: String, _ path: String) -> String {
+        root == "/" ? path : (root.hasSuffix("/") ? String(root.dropLast()) : root) + path
+    }
+}
+
+extension TargetFeed: TargetSource {
+    public func targetFiles() async throws -> [TargetFile] { try await refresh() }
+}
