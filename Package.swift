@@ -81,6 +81,8 @@ let package = Package(
         // checked by the tools of their ecosystems (systemd-analyze, mkimage + U-Boot in QEMU,
         // grub-script-check, oelint-adv).
         .testTarget(name: "IntegrationTests", dependencies: ["Bootloader", "TestSupport"]),
+        // The device and the factory together on real components: registry, podman, libostree.
+        .testTarget(name: "EndToEndTests", dependencies: ["Updater", "Bootloader", "OSTree", "TestSupport", "otter", "otter-factory"]),
         .testTarget(name: "UpdaterTests", dependencies: [
             "Updater", "TUF", "OSTree", "ComposeApps", "Bootloader", "OtterCrypto", "TestSupport", "otter",
         ]),

@@ -29,8 +29,14 @@ public struct ComposeAppsBackend: AppsBackend {
         for app in apps { try await runtime.install(try store.storedApp(name: app.name, uri: app.uri)) }
     }
 
+    /// Installs first (a no-op when the version's images and project are in place): restoring
+    /// the previous apps after a rollback finds the failed version's project installed.
     public func start(_ apps: [AppRef]) async throws {
-        for app in apps { try await runtime.start(try store.storedApp(name: app.name, uri: app.uri)) }
+        for app in apps {
+            let stored = try store.storedApp(name: app.name, uri: app.uri)
+            try await runtime.install(stored)
+            try await runtime.start(stored)
+        }
     }
 
     public func stop(_ apps: [AppRef]) async throws {
