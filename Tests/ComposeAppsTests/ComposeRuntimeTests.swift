@@ -249,6 +249,58 @@ struct ComposeRuntimeTests {
         await #expect(throws: AppRuntimeError.self) { try await runtime.status(name: "shop") }
     }
 
+    @Test func engineAnswersPingVersionAndListsProjectContainers() async throws {
+        let podman = try PodmanFixture()
+        defer { podman.stop() }
+        let engine = DockerEngine(socketPath: podman.socketPath)
+        try await engine.ping()
+        let version = try await engine.version()
+        #expect(version.version.hasPrefix("4."))
+        #expect(try await engine.images().isEmpty)
+        #expect(try await engine.image("no/such:image") == nil)
+
+        let builder = TestImageBuilder(podman: podman)
+        let image = try builder.build("sleeper", containerfile: #"CMD ["/bin/busybox", "sleep", "3600"]"# + "\n")
+        try await engine.load(image, tags: ["\(builder.registry)/test/sleeper:loaded"])
+        let loaded = try #require(try await engine.image("\(builder.registry)/test/sleeper:loaded"))
+        #expect(loaded.id == image.configDigest.description)
+        // A container of another project and one without labels are not listed.
+        #expect(try await podman.podmanStartingContainers(["run", "-d", "--label", "com.docker.compose.project=other",
+                                                           "--label", "com.docker.compose.service=s",
+                                                           "\(builder.registry)/test/sleeper:loaded"]).succeeded)
+        #expect(try await podman.podmanStartingContainers(["run", "-d", "\(builder.registry)/test/sleeper:loaded"]).succeeded)
+        #expect(try await engine.containers(project: "mine").isEmpty)
+        let other = try await engine.containers(project: "other")
+        #expect(other.count == 1)
+        #expect(try await engine.container(other[0].id).state.status == "running")
+        #expect(try await engine.composeContainers().count == 1)
+    }
+
+    @Test func startTwiceKeepsTheContainersAndAFailedUpSaysWhy() async throws {
+        let podman = try PodmanFixture()
+        defer { podman.stop() }
+        let builder = TestImageBuilder(podman: podman)
+        let image = try builder.webImage("web", body: "x")
+        let port = freeLoopbackPort()
+        let first = try builder.app("first", version: "1", compose: Self.webCompose(image, port: port), images: [image])
+        let second = try builder.app("second", version: "1", compose: Self.webCompose(image, port: port), images: [image])
+        let runtime = podman.runtime()
+        try await runtime.install(first)
+        try await runtime.start(first)
+        let before = try await runtime.status(name: "first").services.map(\.containerID)
+        try await runtime.start(first)
+        #expect(try await runtime.status(name: "first").services.map(\.containerID) == before)
+
+        // The same image serves both apps: nothing to load for the second.
+        #expect(try await runtime.install(second).loaded.isEmpty)
+        let error = try await #require(throws: AppRuntimeError.self) { try await runtime.start(second) }
+        #expect(error.app == "second")
+        #expect(error.description.contains("up -d --remove-orphans"))
+        #expect(error.description.contains("exited with status"))
+        #expect(try await fetchPage(port: port) == "x")
+        #expect(try await runtime.statusAll().map(\.name) == ["first", "second"])
+    }
+
     /// Figures, not assertions: install (load) of a ~50 MB image and start.
     @Test func measureInstallAndStartOfAFiftyMegabyteImage() async throws {
         let podman = try PodmanFixture()
@@ -259,12 +311,31 @@ struct ComposeRuntimeTests {
         let app = try builder.app("big", version: "1", compose: Self.webCompose(image, port: port), images: [image])
         let runtime = podman.runtime()
         let clock = ContinuousClock()
+        let baseline = Self.residentBytes()
+        let sampler = Task {
+            var peak = 0
+            while !Task.isCancelled {
+                peak = max(peak, Self.residentBytes())
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return peak
+        }
         let installTime = try await clock.measure { try await runtime.install(app) }
+        sampler.cancel()
+        let peak = await sampler.value
         let startTime = try await clock.measure { try await runtime.start(app) }
         #expect(try await fetchPage(port: port) == "big")
         let bytes = image.layers.reduce(0) { $0 + $1.size }
         print("compose-apps.install_seconds(\(bytes) layer bytes): \(installTime)")
         print("compose-apps.start_seconds: \(startTime)")
+        print("compose-apps.install_rss_growth_mb: \(max(0, peak - baseline) >> 20)")
+    }
+
+    /// VmRSS of this process.
+    static func residentBytes() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
     }
 }
 

@@ -91,6 +91,12 @@ extension PodmanFixture {
                                             composeCommand: ["/usr/bin/docker-compose"], composeTimeout: .seconds(120)))
     }
 
+    /// `podman run -d …`: conmon, which podman leaves behind, holds the output pipes open, so
+    /// this goes through ProgramRunner (which stops reading once podman exited), not runProcess.
+    func podmanStartingContainers(_ arguments: [String]) async throws -> ProgramResult {
+        try await ProgramRunner(environment: environment).run(["/usr/bin/podman"] + storageFlags() + arguments, timeout: .seconds(60))
+    }
+
     /// Runs the container's health check once, as the systemd timer podman relies on would
     /// (there is no systemd here; dockerd runs checks itself).
     func runHealthCheck(_ containerID: String) throws {
