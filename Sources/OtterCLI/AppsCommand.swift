@@ -6,7 +6,6 @@ struct AppsCommand: AsyncParsableCommand {
         commandName: "apps",
         abstract: "Fetch, install, start and inspect compose apps pinned by digest.",
         subcommands: [
-            // (the app store's and the engine runtime's verbs are listed here)
-            Fetch.self, List.self, Prune.self,  // app store: AppsStoreCommands.swift
+            Fetch.self, Install.self, Start.self, Stop.self, List.self, Status.self, Prune.self,
         ])
 }
