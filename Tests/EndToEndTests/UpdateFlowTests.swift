@@ -39,6 +39,24 @@ import TestSupport
         #expect(flags?["upgradeAvailable"] as? Bool == false)
         #expect(try lab.deployments().count == 2, "v2 and the rollback v1")
 
+        // `otter rollback` by hand goes back to Target 1 (OS 1 after a reboot, then app 1) and
+        // marks 2 bad; `otter update --force 2` installs it again.
+        run = try lab.otter(["rollback"])
+        #expect(run.status == 100, "rollback needs the reboot into OS 1: \(run.out) \(run.err)")
+        #expect(try await lab.reboot() == os1)
+        run = try lab.otter(["health"])
+        #expect(try lab.currentVersion() == "1", "\(run.out) \(run.err)")
+        #expect(lab.appPage() == "ok v1")
+        #expect(try lab.otter(["update"]).status == 0, "2 is bad now: nothing to install")
+        #expect(try lab.currentVersion() == "1")
+        run = try lab.otter(["update", "--force", "2"])
+        #expect(run.status == 100, "forced: \(run.err)")
+        #expect(try await lab.reboot() == os2)
+        run = try lab.otter(["health"])
+        #expect(run.status == 0, "\(run.out) \(run.err)")
+        #expect(try lab.currentVersion() == "2")
+        #expect(lab.appPage() == "ok v2")
+
         // Target 3: its app answers "broken", so the required check fails after the boot:
         // the previous OS is made default, and after the reboot the previous app is back.
         try lab.addTarget("3", os: os3, apps: ["web": web3])
@@ -62,5 +80,15 @@ import TestSupport
         #expect(run.status == 0, "\(run.err)")
         #expect(try lab.currentVersion() == "2")
         #expect(try lab.otter(["check"]).out.contains("! 3"))
+
+        // Target 4 keeps OS 2 and changes only the app, to the broken one: no reboot, and the
+        // failed health check puts app 2 back at once.
+        try lab.addTarget("4", os: os2, apps: ["web": web3])
+        run = try lab.otter(["update"])
+        #expect(run.status == 1, "apps-only update fails its health check: \(run.out) \(run.err)")
+        #expect(try lab.currentVersion() == "2")
+        #expect(lab.appPage() == "ok v2")
+        #expect(try lab.status()["inFlight"] == nil)
+        #expect(try lab.deployments().count == 2, "no OS change for an apps-only Target")
     }
 }
