@@ -5,7 +5,8 @@ public struct Factory: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "otter-factory",
         abstract: "Publish OS commits and compose apps, sign Targets, and serve devices.",
-        subcommands: [InitCommand.self, FactoryOSCommand.self, TargetsCommand.self, KeysCommand.self])
+        subcommands: [InitCommand.self, FactoryOSCommand.self, TargetsCommand.self, KeysCommand.self,
+                      ServeCommand.self, TokensCommand.self, DevicesCommand.self, StatusCommand.self])
 
     public init() {}
 }

@@ -13,7 +13,8 @@ public struct Otter: AsyncParsableCommand {
 
         Start with `otter os status` to see what is deployed and what boots next.
         """,
-        subcommands: [OSCommand.self, AppsCommand.self, TUFCommand.self])
+        subcommands: [OSCommand.self, AppsCommand.self, TUFCommand.self,
+                      RegisterCommand.self, WhoamiCommand.self])
 
     public init() {}
 }
