@@ -45,6 +45,7 @@ public final class DeviceGateway: Sendable {
     public let database: FactoryDatabase
     let deviceCASubject: DistinguishedName
     let identities = Mutex<[[UInt8]: CachedIdentity]>([:])
+    let metadataCache = Mutex<[String: MetadataFile]>([:])
     let lastCheckIns = Mutex<[String: (key: String, state: FactoryDatabase.CheckIn, at: Double)]>([:])
 
     struct CachedIdentity: Sendable {
@@ -172,13 +173,38 @@ public final class DeviceGateway: Sendable {
         guard !identity.isProduction else {
             throw HTTPError(.notFound, message: "production TUF repositories are not served by this gateway yet; only test (non-production) devices get the CI repository")
         }
-        guard let bytes = FileManager.default.contents(atPath: factory.ciRepositoryPath + "/" + file) else {
+        guard let metadata = metadataFile(factory.ciRepositoryPath + "/" + file) else {
             throw HTTPError(.notFound, message: "the CI repository has no \(file)")
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        headers[HTTPField.Name("x-ats-role-checksum")!] = Hex.encode(Digest.sha256(bytes))
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        headers[Self.roleChecksum] = metadata.checksum
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: metadata.bytes))
+    }
+
+    static let roleChecksum = HTTPField.Name("x-ats-role-checksum")!
+
+    struct MetadataFile: Sendable {
+        var stamp: [Int]
+        var bytes: ByteBuffer
+        var checksum: String
+    }
+
+    /// A metadata file and its SHA-256, read again only when its inode, size or mtime change
+    /// (the repository is rewritten by rename, so a new version is a new inode).
+    func metadataFile(_ path: String) -> MetadataFile? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let stamp = [Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec)]
+        if let cached = metadataCache.withLock({ $0[path] }), cached.stamp == stamp { return cached }
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let bytes = Array(data)
+        let file = MetadataFile(stamp: stamp, bytes: ByteBuffer(bytes: bytes), checksum: Hex.encode(Digest.sha256(bytes)))
+        metadataCache.withLock { cache in
+            if cache.count > 1000 { cache.removeAll() }
+            cache[path] = file
+        }
+        return file
     }
 
     /// `GET /device`: the fields DGS and fioup's `whoami` read.

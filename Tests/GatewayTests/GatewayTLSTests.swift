@@ -64,6 +64,16 @@ import TestSupport
         #expect(timestamp.headers["x-ats-role-checksum"] == Hex.encode(Digest.sha256(Array(onDisk.utf8))))
         #expect(timestamp.headers["content-type"] == "application/json")
 
+        // A re-signed repository is served at once (no stale cached copy).
+        try gateway.factoryCLI(["targets", "add", "--version", "1", "--hwid", "qemu-x86", "--tag", "main",
+                                "--os", String(repeating: "ab", count: 32)])
+        let resigned = try gateway.curl("/repo/timestamp.json", as: device)
+        let resignedOnDisk = try String(contentsOfFile: gateway.factory + "/tuf/ci/timestamp.json", encoding: .utf8)
+        #expect(resignedOnDisk != onDisk)
+        #expect(resigned.body == resignedOnDisk)
+        #expect(resigned.headers["x-ats-role-checksum"] == Hex.encode(Digest.sha256(Array(resignedOnDisk.utf8))))
+        #expect(try gateway.curl("/repo/2.targets.json", as: device).body.contains("qemu-x86-lmp-1"))
+
         #expect(try gateway.curl("/repo/1.root.json", as: device).status == 200)
         #expect(try gateway.curl("/repo/1.snapshot.json", as: device).status == 200)
         #expect(try gateway.curl("/repo/1.targets.json", as: device).status == 200)
