@@ -44,7 +44,8 @@ public final class DeviceGateway: Sendable {
     public let factory: FactoryDirectory
     public let database: FactoryDatabase
     let deviceCASubject: DistinguishedName
-    let identities = Mutex<[[UInt8]: CachedIdentity]>([:])
+    /// Identities of open connections.
+    let connections = Mutex<[ObjectIdentifier: CachedIdentity]>([:])
     let metadataCache = Mutex<[String: MetadataFile]>([:])
     let lastCheckIns = Mutex<[String: (key: String, state: FactoryDatabase.CheckIn, at: Double)]>([:])
 
@@ -63,32 +64,37 @@ public final class DeviceGateway: Sendable {
     // MARK: Identity
 
     /// The device behind a connection: its verified client certificate (TLS already checked the
-    /// chain and validity), which must come from the device CA and carry a UUID.
+    /// chain and validity), which must come from the device CA and carry a UUID. Read once per
+    /// connection; the entry goes when the connection closes.
     func identify(channel: any Channel) async throws -> DeviceIdentity {
+        let id = ObjectIdentifier(channel)
+        let entry: CachedIdentity
+        if let cached = connections.withLock({ $0[id] }) {
+            entry = cached
+        } else {
+            entry = try await Self.identity(of: channel, deviceCA: deviceCASubject)
+            connections.withLock { $0[id] = entry }
+            channel.closeFuture.whenComplete { _ in _ = self.connections.withLock { $0.removeValue(forKey: id) } }
+        }
+        if let identity = entry.identity { return identity }
+        throw HTTPError(.forbidden, message: entry.refusal ?? "certificate refused")
+    }
+
+    static func identity(of channel: any Channel, deviceCA: DistinguishedName) async throws -> CachedIdentity {
         guard let peer = try await channel.nioSSL_peerCertificate().get() else {
             throw HTTPError(.unauthorized, message: "no client certificate on this connection")
         }
-        let der = try peer.toDERBytes()
-        if let cached = identities.withLock({ $0[der] }) {
-            if let identity = cached.identity { return identity }
-            throw HTTPError(.forbidden, message: cached.refusal ?? "certificate refused")
-        }
         var entry = CachedIdentity()
         do {
-            let certificate = try Certificate(pem: pemCertificate(der))
-            guard certificate.issuer == deviceCASubject else {
+            let certificate = try Certificate(pem: pemCertificate(try peer.toDERBytes()))
+            guard certificate.issuer == deviceCA else {
                 throw FactoryError("the client certificate is issued by \(certificate.issuer), not the factory's device CA")
             }
             entry.identity = try DeviceIdentity(certificate: certificate)
         } catch {
             entry.refusal = "\(error)"
         }
-        identities.withLock { cache in
-            if cache.count > 10_000 { cache.removeAll() }
-            cache[der] = entry
-        }
-        if let identity = entry.identity { return identity }
-        throw HTTPError(.forbidden, message: entry.refusal ?? "certificate refused")
+        return entry
     }
 
     /// Records the `x-ats-*` headers and the contact time (written when they change, or every
