@@ -17,6 +17,12 @@ let package = Package(
         // Compose files are YAML: the only way to check and pin every `image:` reliably.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The factory's device gateway only (never linked into `otter`). No traits: no
+        // swift-configuration, and FoundationEssentials instead of full Foundation.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C shims: one system library each, imported by exactly one Swift module.
@@ -53,8 +59,19 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Factory", dependencies: ["TUF", "OSTree", "OtterCrypto"]),
+        .target(name: "Gateway", dependencies: [
+            "Factory", "OtterCrypto",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "FactoryCLI", dependencies: [
-            "Factory", "TUF", "OSTree", "OCI", "HTTP", "ComposeApps", "OtterCrypto",
+            "Factory", "Gateway", "TUF", "OSTree", "OCI", "HTTP", "ComposeApps", "OtterCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "otter", dependencies: [
@@ -83,6 +100,9 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["Bootloader", "TestSupport"]),
         // The device and the factory together on real components: registry, podman, libostree.
         .testTarget(name: "EndToEndTests", dependencies: ["Updater", "Bootloader", "OSTree", "TestSupport", "otter", "otter-factory"]),
+        .testTarget(name: "GatewayTests", dependencies: [
+            "Gateway", "Factory", "OtterCrypto", "HTTP", "OSTree", "TestSupport", "otter-factory", "otter",
+        ]),
         .testTarget(name: "UpdaterTests", dependencies: [
             "Updater", "TUF", "OSTree", "ComposeApps", "Bootloader", "OtterCrypto", "TestSupport", "otter",
         ]),

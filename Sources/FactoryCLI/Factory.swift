@@ -8,6 +8,7 @@ public struct Factory: AsyncParsableCommand {
         abstract: "Publish OS commits and compose apps, sign Targets, and serve devices.",
         subcommands: [
             InitCommand.self, FactoryOSCommand.self, AppsGroupCommand.self, TargetsCommand.self, KeysCommand.self,
+            ServeCommand.self, TokensCommand.self, DevicesCommand.self, StatusCommand.self,
         ])
 
     public init() {}
