@@ -17,7 +17,7 @@ public struct Otter: AsyncParsableCommand {
         subcommands: [
             CheckCommand.self, FetchCommand.self, InstallCommand.self, StartCommand.self, UpdateCommand.self,
             RollbackCommand.self, StatusCommand.self, HealthCommand.self, DaemonCommand.self,
-            RegisterCommand.self, WhoamiCommand.self,
+            RegisterCommand.self, WhoamiCommand.self, SimulateRebootCommand.self,
             OSCommand.self, AppsCommand.self, TUFCommand.self,
         ])
 
