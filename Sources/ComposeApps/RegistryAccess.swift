@@ -9,6 +9,8 @@ public struct RegistryAccess: Sendable {
     public var dockerConfigPath: String?
     public var username: String?
     public var password: String?
+    /// Bandwidth limit for blob downloads (bytes per second per transfer); nil: none.
+    public var maxBytesPerSecond: Int64?
 
     public init(plainHTTPRegistries: [String] = [], dockerConfigPath: String? = nil, username: String? = nil, password: String? = nil) {
         self.plainHTTPRegistries = plainHTTPRegistries
@@ -28,6 +30,8 @@ public struct RegistryAccess: Sendable {
                 configuration.credentials[registry] = RegistryCredentials(username: username, password: password ?? "")
             }
         }
-        return RegistryClient(http: HTTPClient(), configuration: configuration)
+        var http = HTTPClient.Configuration()
+        http.maxReceiveBytesPerSecond = maxBytesPerSecond
+        return RegistryClient(http: HTTPClient(configuration: http), configuration: configuration)
     }
 }

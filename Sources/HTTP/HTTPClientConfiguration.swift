@@ -12,6 +12,9 @@ extension HTTPClient {
         /// keep their form (`http://localhost/v1.41/_ping`); the host only fills the `Host`
         /// header. Proxies never apply to such a client.
         public var unixSocketPath: String?
+        /// Download at most this many bytes per second per transfer (`CURLOPT_MAX_RECV_SPEED_LARGE`):
+        /// a device on a metered or shared link; nil is as fast as the link goes.
+        public var maxReceiveBytesPerSecond: Int64?
 
         public init(tls: TLS = TLS(), timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy(),
                     proxy: Proxy = .environment, maxRedirects: Int = 10, userAgent: String = "otter",

@@ -106,6 +106,9 @@ final class Transfer: @unchecked Sendable {
         try easy.set(CURLOPT_BUFFERSIZE, 128 << 10, "CURLOPT_BUFFERSIZE")
         // No CURLOPT_ACCEPT_ENCODING: bodies arrive byte-exact, so digests and Range offsets hold.
 
+        if let rate = configuration.maxReceiveBytesPerSecond, rate > 0 {
+            try easy.set(CURLOPT_MAX_RECV_SPEED_LARGE, offset: rate, "CURLOPT_MAX_RECV_SPEED_LARGE")
+        }
         try easy.set(CURLOPT_FOLLOWLOCATION, request.followRedirects, "CURLOPT_FOLLOWLOCATION")
         try easy.set(CURLOPT_MAXREDIRS, configuration.maxRedirects, "CURLOPT_MAXREDIRS")
 

@@ -22,10 +22,15 @@ struct AppStoreOptions: ParsableArguments {
     @Option(help: "Password for --username.")
     var password: String?
 
+    @Option(name: .customLong("limit-rate"), help: ArgumentHelp("Download at most this many bytes per second per blob.", valueName: "bytes"))
+    var limitRate: Int64?
+
     func root(_ global: GlobalOptions) -> String { appsRoot ?? global.path(AppStore.defaultRoot) }
 
     var access: RegistryAccess {
-        RegistryAccess(plainHTTPRegistries: plainHTTP, dockerConfigPath: registryConfig, username: username, password: password)
+        var access = RegistryAccess(plainHTTPRegistries: plainHTTP, dockerConfigPath: registryConfig, username: username, password: password)
+        access.maxBytesPerSecond = limitRate
+        return access
     }
 }
 

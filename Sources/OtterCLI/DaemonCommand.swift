@@ -25,9 +25,10 @@ struct DaemonCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            LoggingSystem.bootstrap(StreamLogHandler.standardError)
             let agent = try device.agent()
             var logger = Logger(label: "otter")
-            logger.logLevel = .info
+            logger.logLevel = ProcessInfo.processInfo.environment["OTTER_DEBUG"] == nil ? .info : .debug
             let loop = UpdateLoop(agent: agent, logger: logger, cycles: cycles,
                                   interval: interval.map { .milliseconds(Int64($0 * 1000)) })
             let group = ServiceGroup(configuration: .init(services: [loop], gracefulShutdownSignals: [.sigterm, .sigint],
@@ -49,10 +50,12 @@ struct UpdateLoop: Service {
         let watchdog = Task { await notifier.keepWatchdogFed { logger.warning("sd_notify: \($0)") } }
         defer { watchdog.cancel() }
 
+        logger.info("otter daemon: started")
         await step("resume") { try await agent.updater.resumeAfterBoot() }
         try? notifier.ready(status: "idle")
         var done = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            logger.debug("checking for updates")
             await step("update") { try await agent.updater.update() }
             done += 1
             if let cycles, done >= cycles { break }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 
 /// The device agent's command line. Every command works on `--sysroot` (default `/`), so image
 /// builders and tests run it against a throw-away root, never the host.
@@ -28,6 +29,13 @@ public struct Otter: AsyncParsableCommand {
 extension Otter {
     /// Parses the command line and runs the chosen command (the executable's whole `main`).
     public static func runFromCommandLine() async {
+        // A parent that spawned us from a thread with signals blocked (Foundation's Process on a
+        // pool thread does) would leave SIGTERM blocked, and the daemon could never be stopped
+        // gracefully: start from an empty mask, as systemd gives it.
+        var none = sigset_t()
+        sigemptyset(&none)
+        sigprocmask(SIG_SETMASK, &none, nil)
+        var status: Int32 = 0
         do {
             var command = try await asyncParseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -36,7 +44,16 @@ extension Otter {
                 try command.run()
             }
         } catch {
-            exit(withError: error)
+            status = exitCode(for: error).rawValue
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if status == 0 { print(message) } else { writeStderr(message + "\n") }
+            }
         }
+        // _exit, not exit: libcurl's transfer threads may still be winding down, and the C
+        // libraries' atexit handlers (OpenSSL's cleanup among them) freeing locks under them
+        // crashed a finished `otter register` (SIGSEGV in pthread_rwlock_unlock at exit).
+        fflush(nil)  // every stdio stream
+        _exit(status)
     }
 }

@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import HTTP
 import OtterCrypto
+import Updater
 
 /// `otter register`: a key made on the device, a CSR, a certificate from the factory.
 struct RegisterCommand: AsyncParsableCommand {
@@ -325,19 +326,7 @@ func writeAtomically(_ text: String, to path: String, mode: mode_t) throws {
     if dirFD >= 0 { fsync(dirFD); close(dirFD) }
 }
 
-func tomlQuoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default:
-            if scalar.value < 0x20 || scalar.value == 0x7F { out += "?" } else { out.unicodeScalars.append(scalar) }
-        }
-    }
-    return out + "\""
-}
+func tomlQuoted(_ text: String) -> String { CallbackRunner.tomlString(text) }
 
 /// `section.key` → string value, for the flat `key = "value"` fragments `otter register` writes.
 func parseSimpleTOML(_ text: String) -> [String: String] {

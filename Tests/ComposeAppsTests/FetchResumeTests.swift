@@ -14,10 +14,11 @@ import TestSupport
         let root = f.temporaryPath("store")
         let partialPath = "\(root)/ingest/sha256-\(layer.digest.hex).partial"
 
-        // Slow the first run down with one download at a time; kill once > 8 MiB are held.
+        // Slow the first run down (one download at a time, 32 MiB/s: two seconds for the big
+        // layer however fast loopback is); kill once > 8 MiB are held.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: builtProduct("otter"))
-        process.arguments = ["apps", "fetch", "--apps-root", root, "--plain-http", f.host, "--max-concurrent", "1", "--json", uri]
+        process.arguments = ["apps", "fetch", "--apps-root", root, "--plain-http", f.host, "--max-concurrent", "1", "--limit-rate", "\(32 << 20)", "--json", uri]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -46,7 +46,7 @@ import TestSupport
                 #expect(value.wholeMatch(of: hex) != nil, "\(file): \(name) = \(value) is not a fixed 40-hex revision")
             }
         }
-        let source = Self.assignments(try read(Self.layer + "/recipes-sota/otter/otter-source.inc"))
+        let source = Self.assignments(try read(Self.layer + "/recipes-support/otter/otter-source.inc"))
         #expect(source["LICENSE"] == "CLOSED", "no license file in the repository yet; LIC_FILES_CHKSUM needs one")
         #expect(source["SRCREV_otter"]?.count == 40)
     }
@@ -71,7 +71,7 @@ import TestSupport
         try #require(FileManager.default.fileExists(atPath: resolvedPath), "swift build writes Package.resolved")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: resolvedPath))) as? [String: Any]
         let pins = try #require(json?["pins"] as? [[String: Any]])
-        let recipe = Self.assignments(try read(Self.layer + "/recipes-sota/otter/otter_git.bb"))
+        let recipe = Self.assignments(try read(Self.layer + "/recipes-support/otter/otter_git.bb"))
         for pin in pins {
             let identity = try #require(pin["identity"] as? String)
             let revision = try #require((pin["state"] as? [String: Any])?["revision"] as? String)
@@ -88,7 +88,7 @@ import TestSupport
 
     /// The units and fragments the recipe installs (through scripts/install) exist in the repo.
     @Test func recipeInstallsFilesThatExist() throws {
-        let recipe = try read(Self.layer + "/recipes-sota/otter/otter_git.bb")
+        let recipe = try read(Self.layer + "/recipes-support/otter/otter_git.bb")
         #expect(recipe.contains("${S}/scripts/install"))
         for unit in ["otter.service", "otter-health.service", "otter-rollback.service", "otter-rollback.target"] {
             #expect(FileManager.default.fileExists(atPath: repoPath("systemd/" + unit)))

@@ -3,7 +3,7 @@ import Testing
 @testable import Updater
 
 /// A bound unix datagram socket standing in for systemd's notify socket.
-private final class NotifyListener {
+private final class NotifyListener: @unchecked Sendable {
     let fd: Int32
     let path: String?
 
@@ -108,9 +108,11 @@ struct NotifyWatchdogLoopTests {
         // WATCHDOG_USEC = 200 ms: a ping every 100 ms.
         let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": dir.path + "/notify.sock", "WATCHDOG_USEC": "200000"])
         let feeding = Task { await notifier.keepWatchdogFed() }
-        #expect(listener.receive() == "WATCHDOG=1")
-        #expect(listener.receive() == "WATCHDOG=1")
-        #expect(listener.receive() == "WATCHDOG=1")
+        // recv blocks: wait for it on a dispatch thread, not a cooperative one the feeding task needs.
+        let received: [String?] = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: [listener.receive(), listener.receive(), listener.receive()]) }
+        }
+        #expect(received == ["WATCHDOG=1", "WATCHDOG=1", "WATCHDOG=1"])
         feeding.cancel()
         await feeding.value
     }

@@ -3,6 +3,8 @@
 # distribution registry, a podman Docker-API service and an HTTP server for the factory (all on
 # 127.0.0.1, stopped by PID in the EXIT trap), and defines the helpers below.
 # shellcheck shell=bash
+# shellcheck disable=SC2154 # otter_bin and factory_bin are set by the script that sources this file
+: "${otter_bin:?set otter_bin before sourcing lab.sh}" "${factory_bin:?set factory_bin before sourcing lab.sh}"
 work=$(mktemp -d "/tmp/otter-${lab_label:-lab}.XXXXXX")
 pids=()
 podman_flags=()

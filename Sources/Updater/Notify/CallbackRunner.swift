@@ -135,8 +135,8 @@ public struct CallbackRunner: Sendable {
         }
     }
 
-    /// A TOML basic string.
-    static func tomlString(_ value: String) -> String {
+    /// A TOML basic string (quotes included); also what `otter register` writes its fragment with.
+    public static func tomlString(_ value: String) -> String {
         var escaped = ""
         for scalar in value.unicodeScalars {
             switch scalar {

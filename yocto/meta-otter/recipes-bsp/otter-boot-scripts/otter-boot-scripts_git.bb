@@ -9,7 +9,7 @@ CVE_PRODUCT = "otter"
 
 DEPENDS += "u-boot-mkimage-native"
 
-require recipes-sota/otter/otter-source.inc
+require recipes-support/otter/otter-source.inc
 
 inherit deploy
 
