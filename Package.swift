@@ -70,8 +70,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // MCU firmware served from an OCI registry by semver tag, cosign-verified (factory only).
+        .target(name: "Firmware", dependencies: [
+            "OCI", "HTTP", "OtterCrypto",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "FactoryCLI", dependencies: [
-            "Factory", "Gateway", "TUF", "OSTree", "OCI", "HTTP", "ComposeApps", "OtterCrypto",
+            "Factory", "Gateway", "Firmware", "TUF", "OSTree", "OCI", "HTTP", "ComposeApps", "OtterCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "otter", dependencies: [
@@ -102,6 +109,9 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["Updater", "Bootloader", "OSTree", "TestSupport", "otter", "otter-factory"]),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "Factory", "OtterCrypto", "HTTP", "OSTree", "TestSupport", "otter-factory", "otter",
+        ]),
+        .testTarget(name: "FirmwareTests", dependencies: [
+            "Firmware", "OCI", "HTTP", "OtterCrypto", "TestSupport", "otter-factory",
         ]),
         .testTarget(name: "UpdaterTests", dependencies: [
             "Updater", "TUF", "OSTree", "ComposeApps", "Bootloader", "OtterCrypto", "TestSupport", "otter",

@@ -1,0 +1,6 @@
+import Testing
+@testable import Firmware
+
+@Suite struct FirmwareModuleTests {
+    @Test func moduleLinks() { _ = Firmware.self }
+}
