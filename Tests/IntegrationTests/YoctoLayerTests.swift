@@ -47,7 +47,11 @@ import TestSupport
             }
         }
         let source = Self.assignments(try read(Self.layer + "/recipes-support/otter/otter-source.inc"))
-        #expect(source["LICENSE"] == "CLOSED", "no license file in the repository yet; LIC_FILES_CHKSUM needs one")
+        #expect(source["LICENSE"] == "Apache-2.0")
+        // The checksum BitBake checks at build time must be that of the repository's LICENSE file.
+        let md5 = try runProcess("/usr/bin/md5sum", [repoPath("LICENSE")])
+        let expected = String(md5.out.prefix(32))
+        #expect(source["LIC_FILES_CHKSUM"] == "file://LICENSE;md5=\(expected)", "LICENSE changed: update LIC_FILES_CHKSUM in otter-source.inc")
         #expect(source["SRCREV_otter"]?.count == 40)
     }
 
