@@ -35,7 +35,7 @@ public final class StateStore: Sendable {
 
     private init(database: any DatabaseWriter, lockPath: String?) throws {
         self.database = database
-        self.updateLock = lockPath.map(UpdateLock.init)
+        self.updateLock = lockPath.map { UpdateLock(path: $0) }
         try Self.migrator.migrate(database)
     }
 

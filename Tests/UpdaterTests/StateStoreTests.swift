@@ -83,4 +83,19 @@ import Testing
 
         #expect(try await executor.apply(v2) == .finished(.committed(v2)))
     }
+
+    /// A spawning child's inherited copy of the descriptor holds the lock until its exec: a lock
+    /// that is let go within the patience is waited for, not reported as another update.
+    @Test func aLockReleasedWithinThePatienceIsWaitedFor() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("otter-lock-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fd = open(dir + "/state.db.lock", O_RDWR | O_CREAT, 0o600)
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { close(fd) }
+        let started = ContinuousClock.now
+        let ran = try await UpdateLock(path: dir + "/state.db.lock", patience: .seconds(10)).hold { true }
+        #expect(ran)
+        #expect(ContinuousClock.now - started >= .milliseconds(250))
+    }
 }
