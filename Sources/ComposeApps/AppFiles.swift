@@ -176,17 +176,23 @@ enum AppFiles {
 }
 
 /// An exclusive `flock` on a file, held until `release()` or deinit; a second process gets
-/// `storeBusy` at once instead of waiting.
+/// `storeBusy` instead of waiting. A busy lock is retried for up to two seconds first: a child
+/// that another thread is spawning holds a copy of the descriptor until its exec closes it.
 final class StoreLock {
     private var fd: Int32
 
     init(path: String, root: String) throws(AppStoreError) {
         fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw AppFiles.failure("open", path) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            fd = -1
-            throw .storeBusy(root)
+        var attempts = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            attempts += 1
+            guard errno == EWOULDBLOCK, attempts < 100 else {
+                close(fd)
+                fd = -1
+                throw .storeBusy(root)
+            }
+            usleep(20_000)
         }
     }
 
