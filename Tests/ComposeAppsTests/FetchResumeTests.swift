@@ -23,7 +23,9 @@ import TestSupport
         process.standardError = FileHandle.nullDevice
         try process.run()
         var killedAt: Int64 = 0
-        for _ in 0..<2000 {
+        // A deadline, not a count of polls: on a loaded machine otter may take seconds to start.
+        let deadline = ContinuousClock.now + .seconds(90)
+        while ContinuousClock.now < deadline {
             let size = (try? FileManager.default.attributesOfItem(atPath: partialPath)[.size] as? Int64) ?? 0
             if size > 8 << 20 {
                 kill(process.processIdentifier, SIGKILL)
