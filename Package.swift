@@ -12,10 +12,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The factory's database only: GRDB imports Foundation, so the device's state store uses
+        // SQLite's C API (CSQLite) instead.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
-        // Compose files are YAML: the only way to check and pin every `image:` reliably.
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // The factory's device gateway only (never linked into `otter`). No traits: no
         // swift-configuration, and FoundationEssentials instead of full Foundation.
@@ -31,6 +30,9 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Compose files are YAML: the only way to check and pin every `image:` reliably.
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
 
         // Wrappers over the C libraries.
         .target(name: "OtterCrypto", dependencies: ["COpenSSL"]),
@@ -43,12 +45,10 @@ let package = Package(
         .target(name: "OCI", dependencies: ["HTTP", "OtterCrypto"]),
         .target(name: "Bootloader"),
         .target(name: "ComposeApps", dependencies: [
-            "Archive", "OCI", "HTTP", "OtterCrypto", .product(name: "Yams", package: "Yams"),
+            "Archive", "OCI", "HTTP", "OtterCrypto", "CYAML",
         ]),
         .target(name: "Updater", dependencies: [
-            "TUF", "HTTP", "OSTree", "OCI", "ComposeApps", "Bootloader", "OtterCrypto",
-            .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "TOMLKit", package: "TOMLKit"),
+            "TUF", "HTTP", "OSTree", "OCI", "ComposeApps", "Bootloader", "OtterCrypto", "CSQLite",
         ]),
 
         // Front ends and executables.

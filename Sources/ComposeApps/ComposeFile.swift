@@ -1,6 +1,5 @@
 import FoundationEssentials
 import OCI
-import Yams
 
 /// A compose project's file (`docker-compose.yml` and its aliases): its services and the image
 /// each one runs. A compose app pins every image by digest (REFERENCE.md §2), so the bundle's
@@ -20,16 +19,16 @@ public struct ComposeFile {
     /// Where the file was read from, for messages.
     public let path: String
     public private(set) var services: [Service]
-    private var root: Node
+    private var root: YAMLNode
 
     /// Parses YAML text; `path` names it in errors.
     public init(yaml: String, path: String) throws(AppStoreError) {
         guard yaml.utf8.count <= Self.maxBytes else {
             throw .invalidComposeFile(path, reason: "larger than \(Self.maxBytes) bytes")
         }
-        let node: Node?
+        let node: YAMLNode?
         do {
-            node = try Yams.compose(yaml: yaml)
+            node = try YAMLNode.parse(yaml)
         } catch {
             throw .invalidComposeFile(path, reason: "not valid YAML (\(error))")
         }
@@ -104,20 +103,20 @@ public struct ComposeFile {
             }
             let pinned = Reference(repository: reference.repository, digest: descriptor.digest).description
             guard var mapping = services[service.name]?.mapping else { continue }
-            mapping["image"] = Node(pinned)
+            mapping["image"] = YAMLNode(pinned)
             mapping["build"] = nil
-            services[service.name] = Node.mapping(mapping)
+            services[service.name] = YAMLNode(mapping)
             self.services[index].image = pinned
             changed.append(self.services[index])
         }
-        rootMapping["services"] = Node.mapping(services)
-        root = Node.mapping(rootMapping)
+        rootMapping["services"] = YAMLNode(services)
+        root = YAMLNode(rootMapping)
         return changed
     }
 
     /// The file as YAML text (comments are not kept).
     public func yaml() throws -> String {
-        try Yams.serialize(node: root)
+        try root.yaml()
     }
 
     /// Writes the YAML to `path` (by default where it was read from), replacing it atomically.

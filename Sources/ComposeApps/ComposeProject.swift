@@ -1,6 +1,5 @@
 import FoundationEssentials
 import Glibc
-import Yams
 
 /// An app's compose project on the device: `<composeRoot>/<name>/`, a copy of the bundle whose
 /// compose file is the effective one (images by their local names, see `LocalImageName`),
@@ -43,18 +42,16 @@ struct ComposeProject {
         } catch {
             throw AppRuntimeError(app: app.name, "cannot read \(path): \(error)", next: "fetch the app again")
         }
-        var root: Node
+        let parsed: YAMLNode?
         do {
-            guard let parsed = try Yams.compose(yaml: published) else {
-                throw AppRuntimeError(app: app.name, "\(path) is empty", next: "publish a compose file with services")
-            }
-            root = parsed
-        } catch let error as AppRuntimeError {
-            throw error
+            parsed = try YAMLNode.parse(published)
         } catch {
             throw AppRuntimeError(app: app.name, "\(path) is not valid YAML: \(error)", next: "fix the compose file and publish the app again")
         }
-        guard var services = root["services"]?.mapping, !services.isEmpty else {
+        guard let parsed else {
+            throw AppRuntimeError(app: app.name, "\(path) is empty", next: "publish a compose file with services")
+        }
+        guard var root = parsed.mapping, var services = root["services"]?.mapping, !services.isEmpty else {
             throw AppRuntimeError(app: app.name, "\(path) defines no services", next: "fix the compose file and publish the app again")
         }
         let stored = Dictionary(app.images.map { ($0.reference, $0) }, uniquingKeysWith: { first, _ in first })
@@ -78,14 +75,14 @@ struct ComposeProject {
                                       next: "publish the app with every image pinned (name@sha256:…)")
             }
             localImages.insert(local)
-            definition["image"] = Node(local)
-            definition["pull_policy"] = Node("never")
-            services[key] = Node.mapping(definition)
+            definition["image"] = YAMLNode(local)
+            definition["pull_policy"] = YAMLNode("never")
+            services[service] = YAMLNode(definition)
         }
-        root["services"] = Node.mapping(services)
+        root["services"] = YAMLNode(services)
         let text: String
         do {
-            text = try Yams.serialize(node: root)
+            text = try YAMLNode(root).yaml()
         } catch {
             throw AppRuntimeError(app: app.name, "cannot write the effective compose file: \(error)", next: "report this as a bug")
         }

@@ -53,7 +53,7 @@ public struct OSTreeSystem: OSBackend {
         }
         let booted = try await sysroot().deployments().first(where: \.isBooted)?.checksum
         let bootID = (try? String(contentsOfFile: configuration.bootIDPath, encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
+            .split(whereSeparator: \.isWhitespace).first.map(String.init) ?? "unknown"
         return (booted, bootID)
     }
 

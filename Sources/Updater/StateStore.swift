@@ -1,5 +1,4 @@
 import FoundationEssentials
-import GRDB
 
 /// A Target marked bad: never applied again unless forced.
 public struct BadTarget: Sendable, Equatable, Codable {
@@ -29,14 +28,14 @@ public struct HealthRecord: Sendable, Equatable, Codable {
 /// last health report. Every change is one transaction, so a power cut leaves the old or the new
 /// state, never half of it.
 public final class StateStore: Sendable {
-    let database: any DatabaseWriter
+    let database: SQLiteConnection
     /// Held while an executor runs (file stores only).
     let updateLock: UpdateLock?
 
-    private init(database: any DatabaseWriter, lockPath: String?) throws {
+    private init(database: SQLiteConnection, lockPath: String?) throws {
         self.database = database
         self.updateLock = lockPath.map { UpdateLock(path: $0) }
-        try Self.migrator.migrate(database)
+        try Self.migrate(database)
     }
 
     /// Runs `body` as the only updater of this device.
@@ -49,13 +48,17 @@ public final class StateStore: Sendable {
     public static func open(path: String) throws -> StateStore {
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        // In WAL mode SQLite's NORMAL may lose the last commits at a power cut, while the side
-        // effect recorded by them (a deployment, a bootloader write) survives: FULL syncs each one.
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         do {
-            return try StateStore(database: try DatabasePool(path: path, configuration: configuration), lockPath: path + ".lock")
+            let database = try SQLiteConnection(path: path)
+            try database.read { db in
+                // A corrupt file fails here, at its first read.
+                _ = try db.rows("PRAGMA journal_mode = WAL")
+                // In WAL mode SQLite's NORMAL may lose the last commits at a power cut, while the
+                // side effect recorded by them (a deployment, a bootloader write) survives: FULL
+                // syncs each one.
+                try db.execute("PRAGMA synchronous = FULL")
+            }
+            return try StateStore(database: database, lockPath: path + ".lock")
         } catch {
             throw UpdaterError("cannot open the state database \(path): \(error); check that its directory is writable and the file is not corrupt (move it aside to start from scratch)")
         }
@@ -63,63 +66,74 @@ public final class StateStore: Sendable {
 
     /// A throw-away store for tests.
     public static func inMemory() throws -> StateStore {
-        try StateStore(database: try DatabaseQueue(), lockPath: nil)
+        try StateStore(database: try SQLiteConnection(path: ":memory:"), lockPath: nil)
     }
 
     /// `journal_mode` as SQLite reports it ("wal" for a file store).
     public func journalMode() throws -> String {
-        try database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") ?? "" }
+        try database.read { try $0.firstRow("PRAGMA journal_mode")?.optionalText("journal_mode") ?? "" }
     }
 
     /// `synchronous` as SQLite reports it (2 = FULL for a file store).
     public func synchronousMode() throws -> Int {
-        try database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
+        try database.read { Int(try $0.firstRow("PRAGMA synchronous")?.integer("synchronous") ?? -1) }
     }
 
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.create(table: "target_slot") { t in
-                t.primaryKey("role", .text).check(sql: "role IN ('current', 'previous')")
-                t.column("name", .text).notNull()
-                t.column("json", .text).notNull()
-            }
-            try db.create(table: "update_progress") { t in
-                t.primaryKey("slot", .integer).check(sql: "slot = 1")
-                t.column("correlation_id", .text).notNull()
-                t.column("target", .text).notNull()
-                t.column("step", .text).notNull()
-                t.column("rolling_back", .boolean).notNull()
-                t.column("json", .text).notNull()
-                t.column("updated_at", .double).notNull()
-            }
-            try db.create(table: "bad_target") { t in
-                t.primaryKey("name", .text)
-                t.column("version", .text).notNull()
-                t.column("reason", .text).notNull()
-                t.column("marked_at", .double).notNull()
-            }
-            try db.create(table: "event") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("time", .double).notNull()
-                t.column("type", .text).notNull()
-                t.column("correlation_id", .text).notNull()
-                t.column("target", .text).notNull()
-                t.column("version", .text).notNull()
-                t.column("step", .text).notNull()
-                t.column("result", .text).notNull()
-                t.column("detail", .text)
-            }
-            try db.create(table: "health_report") { t in
-                t.primaryKey("slot", .integer).check(sql: "slot = 1")
-                t.column("target", .text).notNull()
-                t.column("passed", .boolean).notNull()
-                t.column("summary", .text).notNull()
-                t.column("json", .text)
-                t.column("time", .double).notNull()
-            }
+    /// The schema, version 1 in `user_version`. Stores made by earlier Otter builds (GRDB's
+    /// migrator, same tables, `user_version` 0) are taken as they are: the tables already exist.
+    static let schema = [
+        """
+        CREATE TABLE IF NOT EXISTS "target_slot" (
+          "role" TEXT PRIMARY KEY CHECK (role IN ('current', 'previous')),
+          "name" TEXT NOT NULL,
+          "json" TEXT NOT NULL)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS "update_progress" (
+          "slot" INTEGER PRIMARY KEY CHECK (slot = 1),
+          "correlation_id" TEXT NOT NULL,
+          "target" TEXT NOT NULL,
+          "step" TEXT NOT NULL,
+          "rolling_back" BOOLEAN NOT NULL,
+          "json" TEXT NOT NULL,
+          "updated_at" DOUBLE NOT NULL)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS "bad_target" (
+          "name" TEXT PRIMARY KEY,
+          "version" TEXT NOT NULL,
+          "reason" TEXT NOT NULL,
+          "marked_at" DOUBLE NOT NULL)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS "event" (
+          "id" INTEGER PRIMARY KEY AUTOINCREMENT,
+          "time" DOUBLE NOT NULL,
+          "type" TEXT NOT NULL,
+          "correlation_id" TEXT NOT NULL,
+          "target" TEXT NOT NULL,
+          "version" TEXT NOT NULL,
+          "step" TEXT NOT NULL,
+          "result" TEXT NOT NULL,
+          "detail" TEXT)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS "health_report" (
+          "slot" INTEGER PRIMARY KEY CHECK (slot = 1),
+          "target" TEXT NOT NULL,
+          "passed" BOOLEAN NOT NULL,
+          "summary" TEXT NOT NULL,
+          "json" TEXT,
+          "time" DOUBLE NOT NULL)
+        """,
+    ]
+
+    private static func migrate(_ database: SQLiteConnection) throws {
+        try database.write { db in
+            guard try db.firstRow("PRAGMA user_version")?.integer("user_version") == 0 else { return }
+            for statement in schema { try db.execute(statement) }
+            try db.execute("PRAGMA user_version = 1")
         }
-        return migrator
     }
 
     // MARK: Targets
@@ -129,20 +143,21 @@ public final class StateStore: Sendable {
 
     private func slot(_ role: String) throws -> Target? {
         try database.read { db in
-            try String.fetchOne(db, sql: "SELECT json FROM target_slot WHERE role = ?", arguments: [role])
+            try db.firstRow("SELECT json FROM target_slot WHERE role = ?", [.text(role)])?.text("json")
         }.map { try decode(Target.self, $0) }
     }
 
     /// Records the Target a device runs without an update (provisioning, `otter` first run).
     public func setCurrent(_ target: Target?) throws {
-        try database.write { db in try Self.write(db, "current", target) }
+        let json = try target.map(encode)
+        try database.write { db in try Self.write(db, "current", target, json: json) }
     }
 
-    private static func write(_ db: Database, _ role: String, _ target: Target?) throws {
-        try db.execute(sql: "DELETE FROM target_slot WHERE role = ?", arguments: [role])
-        if let target {
-            try db.execute(sql: "INSERT INTO target_slot (role, name, json) VALUES (?, ?, ?)",
-                           arguments: [role, target.name, try encode(target)])
+    private static func write(_ db: SQLiteConnection.Access, _ role: String, _ target: Target?, json: String?) throws {
+        try db.execute("DELETE FROM target_slot WHERE role = ?", [.text(role)])
+        if let target, let json {
+            try db.execute("INSERT INTO target_slot (role, name, json) VALUES (?, ?, ?)",
+                           [.text(role), .text(target.name), .text(json)])
         }
     }
 
@@ -150,34 +165,37 @@ public final class StateStore: Sendable {
 
     public func progress() throws -> UpdateProgress? {
         try database.read { db in
-            try String.fetchOne(db, sql: "SELECT json FROM update_progress WHERE slot = 1")
+            try db.firstRow("SELECT json FROM update_progress WHERE slot = 1")?.text("json")
         }.map { try decode(UpdateProgress.self, $0) }
     }
 
     public func saveProgress(_ progress: UpdateProgress?, at time: Date) throws {
-        try database.write { db in try Self.write(db, progress, at: time) }
+        let json = try progress.map(encode)
+        try database.write { db in try Self.write(db, progress, json: json, at: time) }
     }
 
-    private static func write(_ db: Database, _ progress: UpdateProgress?, at time: Date) throws {
-        guard let progress else {
-            try db.execute(sql: "DELETE FROM update_progress")
+    private static func write(_ db: SQLiteConnection.Access, _ progress: UpdateProgress?, json: String?, at time: Date) throws {
+        guard let progress, let json else {
+            try db.execute("DELETE FROM update_progress")
             return
         }
-        try db.execute(sql: """
+        try db.execute("""
             INSERT OR REPLACE INTO update_progress (slot, correlation_id, target, step, rolling_back, json, updated_at)
             VALUES (1, ?, ?, ?, ?, ?, ?)
-            """, arguments: [progress.id, progress.target.name, progress.step.rawValue, progress.isRollingBack,
-                             try encode(progress), time.timeIntervalSince1970])
+            """, [.text(progress.id), .text(progress.target.name), .text(progress.step.rawValue), SQLiteValue(progress.isRollingBack),
+                  .text(json), .real(time.timeIntervalSince1970)])
     }
 
     /// The update passed: `target` is current, the Target it replaced is previous, it is no longer
     /// bad (a forced retry that worked), and nothing is in flight. Idempotent.
     public func commit(_ progress: UpdateProgress, at time: Date) throws {
+        let targetJSON = try encode(progress.target)
+        let fromJSON = try progress.from.map(encode)
         try database.write { db in
-            try Self.write(db, "current", progress.target)
-            if let from = progress.from, from != progress.target { try Self.write(db, "previous", from) }
-            try db.execute(sql: "DELETE FROM bad_target WHERE name = ?", arguments: [progress.target.name])
-            try Self.write(db, nil, at: time)
+            try Self.write(db, "current", progress.target, json: targetJSON)
+            if let from = progress.from, from != progress.target { try Self.write(db, "previous", from, json: fromJSON) }
+            try db.execute("DELETE FROM bad_target WHERE name = ?", [.text(progress.target.name)])
+            try Self.write(db, nil, json: nil, at: time)
         }
     }
 
@@ -185,13 +203,14 @@ public final class StateStore: Sendable {
     /// becomes current (and nothing is previous); after a failed update, current never changed.
     /// Idempotent.
     public func finishRollback(_ progress: UpdateProgress, at time: Date) throws {
+        let fromJSON = try progress.from.map(encode)
         try database.write { db in
-            let current = try String.fetchOne(db, sql: "SELECT name FROM target_slot WHERE role = 'current'")
+            let current = try db.firstRow("SELECT name FROM target_slot WHERE role = 'current'")?.text("name")
             if current == progress.target.name {
-                try Self.write(db, "current", progress.from)
-                try Self.write(db, "previous", nil)
+                try Self.write(db, "current", progress.from, json: fromJSON)
+                try Self.write(db, "previous", nil, json: nil)
             }
-            try Self.write(db, nil, at: time)
+            try Self.write(db, nil, json: nil, at: time)
         }
     }
 
@@ -199,16 +218,16 @@ public final class StateStore: Sendable {
 
     public func markBad(_ target: Target, reason: String, at time: Date) throws {
         try database.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO bad_target (name, version, reason, marked_at) VALUES (?, ?, ?, ?)",
-                           arguments: [target.name, target.version, reason, time.timeIntervalSince1970])
+            try db.execute("INSERT OR REPLACE INTO bad_target (name, version, reason, marked_at) VALUES (?, ?, ?, ?)",
+                           [.text(target.name), .text(target.version), .text(reason), .real(time.timeIntervalSince1970)])
         }
     }
 
     public func badTargets() throws -> [BadTarget] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, version, reason, marked_at FROM bad_target ORDER BY marked_at, name").map {
-                BadTarget(name: $0["name"], version: $0["version"], reason: $0["reason"],
-                          markedAt: Date(timeIntervalSince1970: $0["marked_at"]))
+            try db.rows("SELECT name, version, reason, marked_at FROM bad_target ORDER BY marked_at, name").map {
+                BadTarget(name: try $0.text("name"), version: try $0.text("version"), reason: try $0.text("reason"),
+                          markedAt: Date(timeIntervalSince1970: try $0.real("marked_at")))
             }
         }
     }
@@ -217,45 +236,48 @@ public final class StateStore: Sendable {
 
     public func enqueue(_ event: UpdateEvent) throws {
         try database.write { db in
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO event (time, type, correlation_id, target, version, step, result, detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [event.time.timeIntervalSince1970, "\(event.step).\(event.result.rawValue)", event.correlationID,
-                                 event.target, event.version, event.step, event.result.rawValue, event.detail])
+                """, [.real(event.time.timeIntervalSince1970), .text("\(event.step).\(event.result.rawValue)"), .text(event.correlationID),
+                      .text(event.target), .text(event.version), .text(event.step), .text(event.result.rawValue), SQLiteValue(event.detail)])
         }
     }
 
     /// The oldest queued events first.
     public func queuedEvents(limit: Int = 100) throws -> [QueuedEvent] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM event ORDER BY id LIMIT ?", arguments: [limit]).map {
-                QueuedEvent(id: $0["id"], event: UpdateEvent(
-                    time: Date(timeIntervalSince1970: $0["time"]), correlationID: $0["correlation_id"], target: $0["target"],
-                    version: $0["version"], step: $0["step"], result: UpdateEvent.Result(rawValue: $0["result"]) ?? .failed,
-                    detail: $0["detail"]))
+            try db.rows("""
+                SELECT id, time, correlation_id, target, version, step, result, detail FROM event ORDER BY id LIMIT ?
+                """, [.integer(Int64(limit))]).map {
+                QueuedEvent(id: try $0.integer("id"), event: UpdateEvent(
+                    time: Date(timeIntervalSince1970: try $0.real("time")), correlationID: try $0.text("correlation_id"),
+                    target: try $0.text("target"), version: try $0.text("version"), step: try $0.text("step"),
+                    result: UpdateEvent.Result(rawValue: try $0.text("result")) ?? .failed, detail: $0.optionalText("detail")))
             }
         }
     }
 
     /// Drops events up to and including `id`, once the gateway has them.
     public func dequeueEvents(through id: Int64) throws {
-        try database.write { db in try db.execute(sql: "DELETE FROM event WHERE id <= ?", arguments: [id]) }
+        try database.write { db in try db.execute("DELETE FROM event WHERE id <= ?", [.integer(id)]) }
     }
 
     // MARK: health
 
     public func saveHealth(_ verdict: HealthVerdict, of target: Target, at time: Date) throws {
         try database.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO health_report (slot, target, passed, summary, json, time) VALUES (1, ?, ?, ?, ?, ?)",
-                           arguments: [target.name, verdict.passed, verdict.summary, verdict.reportJSON, time.timeIntervalSince1970])
+            try db.execute("INSERT OR REPLACE INTO health_report (slot, target, passed, summary, json, time) VALUES (1, ?, ?, ?, ?, ?)",
+                           [.text(target.name), SQLiteValue(verdict.passed), .text(verdict.summary), SQLiteValue(verdict.reportJSON),
+                            .real(time.timeIntervalSince1970)])
         }
     }
 
     public func lastHealth() throws -> HealthRecord? {
         try database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM health_report WHERE slot = 1").map {
-                HealthRecord(target: $0["target"], passed: $0["passed"], summary: $0["summary"], reportJSON: $0["json"],
-                             time: Date(timeIntervalSince1970: $0["time"]))
+            try db.firstRow("SELECT target, passed, summary, json, time FROM health_report WHERE slot = 1").map {
+                HealthRecord(target: try $0.text("target"), passed: try $0.boolean("passed"), summary: try $0.text("summary"),
+                             reportJSON: $0.optionalText("json"), time: Date(timeIntervalSince1970: try $0.real("time")))
             }
         }
     }

@@ -4,44 +4,6 @@ import Glibc
 import Darwin
 #endif
 import FoundationEssentials
-import TOMLKit
-
-/// One TOML value, copied out of TOMLKit (whose nodes are not Sendable and borrow their document).
-enum ConfigurationValue: Sendable, Equatable {
-    case string(String)
-    case integer(Int)
-    case float(Double)
-    case boolean(Bool)
-    case array([ConfigurationValue])
-    case table
-    /// Dates and times: no Otter setting takes one.
-    case other(String)
-
-    init(_ node: any TOMLValueConvertible) {
-        switch node.type {
-        case .string: self = .string(node.string ?? "")
-        case .int: self = .integer(node.int ?? 0)
-        case .double: self = .float(node.double ?? 0)
-        case .bool: self = .boolean(node.bool ?? false)
-        case .array: self = .array(node.array.map { $0.map(ConfigurationValue.init) } ?? [])
-        case .table: self = .table
-        default: self = .other(node.type.description)
-        }
-    }
-
-    /// The TOML type name used in error messages.
-    var typeName: String {
-        switch self {
-        case .string: "string"
-        case .integer: "integer"
-        case .float: "float"
-        case .boolean: "boolean"
-        case .array: "array"
-        case .table: "table"
-        case let .other(name): name
-        }
-    }
-}
 
 /// Every `section.key` of the fragments, the last file's value winning, with the file it came
 /// from (for errors). Readers mark what they consume; the rest are the unknown keys.
@@ -78,26 +40,17 @@ struct ConfigurationFragments {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw .unreadable(file: file, reason: String(cString: strerror(errno)))
         }
-        let document: TOMLTable
+        let assignments: [TOMLReader.Assignment]
         do {
-            document = try TOMLTable(string: String(decoding: data, as: UTF8.self))
-        } catch let error as TOMLParseError {
-            throw .syntax(file: file, line: error.source.begin.line, column: error.source.begin.column,
-                          message: error.description)
+            assignments = try TOMLReader.parse(String(decoding: data, as: UTF8.self))
         } catch {
-            throw .syntax(file: file, line: 0, column: 0, message: "\(error)")
+            throw .syntax(file: file, line: error.line, column: error.column, message: error.message)
         }
         files.append(file)
-        withExtendedLifetime(document) {
-            for (name, node) in document {
-                guard let section = node.table else {
-                    entries[name] = Entry(value: ConfigurationValue(node), file: file)
-                    continue
-                }
-                for (key, value) in section {
-                    entries["\(name).\(key)"] = Entry(value: ConfigurationValue(value), file: file)
-                }
-            }
+        for assignment in assignments {
+            // `section.key`; anything deeper is a table inside the section (no setting is one).
+            let key = assignment.path.prefix(2).joined(separator: ".")
+            entries[key] = Entry(value: assignment.path.count > 2 ? .table : assignment.value, file: file)
         }
     }
 
