@@ -33,7 +33,9 @@ struct DaemonCommand: AsyncParsableCommand {
             logger.logLevel = ProcessInfo.processInfo.environment["OTTER_DEBUG"] == nil ? .info : .debug
             let loop = UpdateLoop(agent: agent, reload: { try DeviceAgent(configuration: OtterConfiguration.load(root: root, directories: directories)) }, logger: logger, cycles: cycles,
                                   interval: interval.map { .milliseconds(Int64($0 * 1000)) })
-            let group = ServiceGroup(configuration: .init(services: [loop], gracefulShutdownSignals: [.sigterm, .sigint],
+            // The loop returns only after --cycles (or a shutdown): the daemon then exits 0.
+            let group = ServiceGroup(configuration: .init(services: [.init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup)],
+                                                          gracefulShutdownSignals: [.sigterm, .sigint],
                                                           logger: logger))
             try await group.run()
         }
