@@ -135,6 +135,8 @@ public final class DeviceGateway: Sendable {
         router.post("/ostree/download-urls") { _, _ in Response(status: .noContent) }
         router.get("/device") { _, context in try self.deviceDocument(context) }
         router.get("/config") { request, context in try self.config(request, context) }
+        router.post("/certificate/renew") { request, context in try await self.renewCertificate(request, context) }
+        router.get("/hub-creds/") { _, context in try self.hubCredentials(context) }
         router.put("/system_info") { request, context in
             try await self.systemInfo(request, context, kind: "hardware", check: { bytes throws(ReportError) in
                 _ = try ReportJSON.parse(bytes, what: "the system info body")

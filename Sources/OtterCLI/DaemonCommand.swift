@@ -27,20 +27,28 @@ struct DaemonCommand: AsyncParsableCommand {
         try await reportingErrors {
             LoggingSystem.bootstrap(StreamLogHandler.standardError)
             let agent = try device.agent()
+            let root = device.global.sysroot
+            let directories = device.configDirectories.isEmpty ? nil : device.configDirectories
             var logger = Logger(label: "otter")
             logger.logLevel = ProcessInfo.processInfo.environment["OTTER_DEBUG"] == nil ? .info : .debug
-            let loop = UpdateLoop(agent: agent, logger: logger, cycles: cycles,
+            let loop = UpdateLoop(agent: agent, reload: { try DeviceAgent(configuration: OtterConfiguration.load(root: root, directories: directories)) }, logger: logger, cycles: cycles,
                                   interval: interval.map { .milliseconds(Int64($0 * 1000)) })
-            let group = ServiceGroup(configuration: .init(services: [loop], gracefulShutdownSignals: [.sigterm, .sigint],
+            // The loop returns only after --cycles (or a shutdown): the daemon then exits 0.
+            let group = ServiceGroup(configuration: .init(services: [.init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup)],
+                                                          gracefulShutdownSignals: [.sigterm, .sigint],
                                                           logger: logger))
             try await group.run()
         }
     }
 }
 
-/// The daemon's one service: a poll loop that stops at a graceful shutdown.
+/// The daemon's one service: a poll loop that stops at a graceful shutdown. Each check first
+/// syncs the gateway's device config (reloading the configuration when it changed), installs
+/// only inside the update windows (fetching at any time), then reports to the gateway.
 struct UpdateLoop: Service {
     let agent: DeviceAgent
+    /// Builds the agent again from the configuration files.
+    let reload: @Sendable () throws -> DeviceAgent
     let logger: Logger
     let cycles: Int?
     let interval: Duration?
@@ -51,12 +59,39 @@ struct UpdateLoop: Service {
         defer { watchdog.cancel() }
 
         logger.info("otter daemon: started")
-        await step("resume") { try await agent.updater.resumeAfterBoot() }
+        var agent = agent
+        await step("resume") { [agent] in try await agent.updater.resumeAfterBoot(until: agent.milestone(for:)) }
         try? notifier.ready(status: "idle")
+        var reports = GatewayReportState()
         var done = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            if let sync = DeviceConfigSync(configuration: agent.configuration) {
+                do {
+                    if try await sync.sync() {
+                        agent = try reload()
+                        logger.info("device config from the gateway applied: \(agent.windowStatus().line)")
+                    }
+                } catch {
+                    logger.error("device config: \(error)")
+                }
+            }
+            if let renewer = CertificateRenewer(configuration: agent.configuration),
+               (try? renewer.isDue(at: agent.clock.now(), withinDays: agent.configuration.servers.certificateRenewDays)) == true {
+                do {
+                    let issued = try await renewer.renew()
+                    agent = try reload()
+                    logger.info("device certificate renewed; it expires \(Date(timeIntervalSince1970: Double(issued.notAfter)))")
+                } catch {
+                    logger.error("certificate renewal: \(error)")
+                }
+            }
+            let credentials = HubCredentials.path(agent.configuration)
+            let hadCredentials = FileManager.default.fileExists(atPath: credentials)
+            do { try await HubCredentials.refresh(agent.configuration) } catch { logger.warning("registry credentials: \(error)") }
+            if FileManager.default.fileExists(atPath: credentials) != hadCredentials, let fresh = try? reload() { agent = fresh }
             logger.debug("checking for updates")
-            await step("update") { try await agent.updater.update() }
+            await step("update") { [agent] in try await agent.updater.update(until: agent.milestone(for:)) }
+            for failure in await reports.report(agent) { logger.warning("gateway report \(failure)") }
             done += 1
             if let cycles, done >= cycles { break }
             let delay = interval ?? agent.configuration.update.nextPollDelay()

@@ -23,6 +23,20 @@ struct DeviceOptions: ParsableArguments {
     }
 }
 
+/// After a verb on a registered device: the queued events and the device's state go to the
+/// gateway. Best effort: a failure is a warning and the events stay queued for the next verb or
+/// the daemon.
+func reportToGateway(_ agent: DeviceAgent) async {
+    var state = GatewayReportState()
+    for failure in await state.report(agent) { printError("otter: warning: gateway report \(failure)") }
+}
+
+/// Registry credentials from the gateway before apps are pulled; a failure is a warning (the
+/// credentials fetched before, if any, are used).
+func refreshHubCredentials(_ configuration: OtterConfiguration) async {
+    do { try await HubCredentials.refresh(configuration) } catch { printError("otter: warning: registry credentials: \(error)") }
+}
+
 /// Exit status of the update verbs, as aktualizr-lite's scripts expect: 100 when a reboot
 /// finishes the job.
 enum UpdateExit {

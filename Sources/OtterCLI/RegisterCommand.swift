@@ -23,16 +23,23 @@ struct RegisterCommand: AsyncParsableCommand {
         the issued certificate must chain to the returned root CA and carry this device's key.
 
         An existing registration (client.pem) is never overwritten without --force.
+
+        With --renew, a registered device asks its gateway (over mTLS, with its current \
+        certificate) for a new certificate for the same key and subject, and replaces client.pem \
+        atomically; the daemon does this by itself within [servers] cert_renew_days of expiry.
         """)
 
     @Option(help: ArgumentHelp("The factory's registration URL.", valueName: "url"))
-    var factory: String
+    var factory: String?
+
+    @Flag(help: "Renew the certificate of this registered device through its gateway (no other option needed).")
+    var renew = false
 
     @Option(help: ArgumentHelp("The device gateway URL (default: what the factory advertises).", valueName: "url"))
     var gateway: String?
 
     @Option(help: "The device name shown in the fleet view.")
-    var name: String
+    var name: String?
 
     @Option(help: "The tag whose Targets the device follows.")
     var tag: String?
@@ -47,7 +54,7 @@ struct RegisterCommand: AsyncParsableCommand {
     var production = false
 
     @Option(help: "Registration token from `otter-factory tokens create`.")
-    var token: String
+    var token: String?
 
     @Option(help: ArgumentHelp("The factory name for the CSR's OU (default: asked from the factory).", valueName: "name"))
     var ou: String?
@@ -70,15 +77,19 @@ struct RegisterCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        if renew { return }
+        guard let factory else { throw ValidationError("--factory is required (or --renew)") }
+        guard token != nil else { throw ValidationError("--token is required (or --renew)") }
         for (option, url) in [("--factory", factory), ("--gateway", gateway ?? "https://")] where !url.hasPrefix("https://") {
             throw ValidationError("\(option) must be an https:// URL, got \(url)")
         }
-        guard !name.isEmpty else { throw ValidationError("--name must not be empty") }
+        guard let name, !name.isEmpty else { throw ValidationError("--name must not be empty") }
     }
 
     func run() async throws {
         let paths = RegistrationPaths(global: global, certsDir: certsDir, confDir: confDir)
         do {
+            if renew { return try await renewCertificate() }
             try await register(paths)
         } catch let error as ExitCode {
             throw error
@@ -88,7 +99,19 @@ struct RegisterCommand: AsyncParsableCommand {
         }
     }
 
+    func renewCertificate() async throws {
+        let configuration = try OtterConfiguration.load(root: global.sysroot)
+        guard let renewer = CertificateRenewer(configuration: configuration) else {
+            throw RegistrationError("this device is not registered with a gateway (no [servers] gateway_url, tls_client_cert, tls_client_key and tls_ca); run `otter register`")
+        }
+        let issued = try await renewer.renew()
+        let expires = Date(timeIntervalSince1970: Double(issued.notAfter)).formatted(.iso8601)
+        if global.json { return try printJSON(["certificate": renewer.certificatePath, "expires": expires]) }
+        print("renewed \(renewer.certificatePath); it expires \(expires)")
+    }
+
     func register(_ paths: RegistrationPaths) async throws {
+        guard let factory, let token, let name else { throw RegistrationError("--factory, --name and --token are required") }
         if FileManager.default.fileExists(atPath: paths.certificate) && !force {
             throw RegistrationError("this device is already registered (\(paths.certificate) exists); run `otter whoami`, or register again with --force")
         }
@@ -166,12 +189,14 @@ struct RegisterCommand: AsyncParsableCommand {
     }
 
     func fragment(gateway: String, paths: RegistrationPaths) -> String {
+        let name = self.name ?? ""
         let gateway = gateway.hasSuffix("/") ? String(gateway.dropLast()) : gateway
         var lines = ["# Written by `otter register`; remove it (and the certs) to unregister.", "[device]",
                      "name = \(tomlQuoted(name))"]
         if let tag { lines.append("tag = \(tomlQuoted(tag))") }
         if let hwid { lines.append("hardware_id = \(tomlQuoted(hwid))") }
         lines += ["", "[servers]",
+                  "gateway_url = \(tomlQuoted(gateway))",
                   "tuf_url = \(tomlQuoted(gateway + "/repo"))",
                   "ostree_url = \(tomlQuoted(gateway + "/ostree"))",
                   "tls_client_cert = \(tomlQuoted(paths.inSysroot(paths.certificate)))",
@@ -299,31 +324,9 @@ enum RegistrationValue: Encodable {
     }
 }
 
-/// Writes `text` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs
-/// the directory: a crash leaves the old file or the new one, never half of one.
+/// Writes `text` atomically (see `writeFileAtomically`).
 func writeAtomically(_ text: String, to path: String, mode: mode_t) throws {
-    let temporary = path + ".tmp-\(getpid())"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw RegistrationError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-    var bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-        guard written > 0 else {
-            close(fd)
-            unlink(temporary)
-            throw RegistrationError("cannot write \(temporary): \(String(cString: strerror(errno)))")
-        }
-        offset += written
-    }
-    fchmod(fd, mode)
-    guard fsync(fd) == 0, close(fd) == 0, rename(temporary, path) == 0 else {
-        unlink(temporary)
-        throw RegistrationError("cannot replace \(path): \(String(cString: strerror(errno)))")
-    }
-    let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-    let dirFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if dirFD >= 0 { fsync(dirFD); close(dirFD) }
+    try writeFileAtomically(text, to: path, mode: mode)
 }
 
 func tomlQuoted(_ text: String) -> String { CallbackRunner.tomlString(text) }

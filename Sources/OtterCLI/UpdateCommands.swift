@@ -50,7 +50,10 @@ struct CheckCommand: AsyncParsableCommand {
 private func runUpdate(_ device: DeviceOptions, version: String?, force: Bool, until milestone: UpdateMilestone,
                        neverReboot: Bool = false) async throws {
     try await reportingErrors {
-        let result = try await device.agent(neverReboot: neverReboot).updater.update(force: force, version: version, until: milestone)
+        await refreshHubCredentials(try device.configuration())
+        let agent = try device.agent(neverReboot: neverReboot)
+        let result = try await agent.updater.update(force: force, version: version, until: milestone)
+        await reportToGateway(agent)
         try finish(result, json: device.global.json)
     }
 }
@@ -133,7 +136,10 @@ struct RollbackCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            try finish(try await device.agent(neverReboot: noReboot).updater.rollback(), json: device.global.json)
+            let agent = try device.agent(neverReboot: noReboot)
+            let result = try await agent.updater.rollback()
+            await reportToGateway(agent)
+            try finish(result, json: device.global.json)
         }
     }
 }
@@ -152,7 +158,10 @@ struct HealthCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            try finish(try await device.agent().updater.resumeAfterBoot(), json: device.global.json)
+            let agent = try device.agent()
+            let result = try await agent.updater.resumeAfterBoot()
+            await reportToGateway(agent)
+            try finish(result, json: device.global.json)
         }
     }
 }
@@ -166,7 +175,9 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let status = try await device.agent().updater.status()
+            let agent = try device.agent()
+            var status = try await agent.updater.status()
+            status.windows = agent.windowStatus()
             if device.global.json { try printJSON(status); return }
             print("current:  \(status.current.map(\.description) ?? "none")")
             print("previous: \(status.previous.map(\.description) ?? "none")")
@@ -183,6 +194,7 @@ struct StatusCommand: AsyncParsableCommand {
             if let health = status.lastHealth {
                 print("health:   \(health.passed ? "passed" : "FAILED") for \(health.target) — \(health.summary)")
             }
+            if let windows = status.windows { print("windows:  \(windows.line)") }
             if status.osDiffersFromCurrent { print("note: the booted OS is not the current Target's; a reboot or rollback is pending") }
         }
     }

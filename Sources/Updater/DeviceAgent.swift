@@ -15,12 +15,15 @@ public struct DeviceAgent: Sendable {
         /// throw-away sysroot (see `SimulatedBoot`).
         public var simulatedBootFile: String?
         public var environment: [String: String]
+        /// The system clock, or TEST ONLY (`OTTER_TEST_NOW`) a fixed one (see `TestClock`).
+        public var clock: any UpdateClock
 
         public init(neverReboot: Bool = false, simulatedBootFile: String? = nil,
                     environment: [String: String] = ProcessInfo.processInfo.environment) {
             self.neverReboot = neverReboot
             self.simulatedBootFile = simulatedBootFile ?? environment["OTTER_SIMULATED_BOOT_FILE"]
             self.environment = environment
+            clock = TestClock.fromEnvironment(environment) ?? SystemClock()
         }
     }
 
@@ -28,6 +31,8 @@ public struct DeviceAgent: Sendable {
     public let updater: Updater
     public let apps: ComposeAppsBackend
     public let notifier: SystemdNotifier
+    public let store: StateStore
+    public let clock: any UpdateClock
 
     public init(configuration config: OtterConfiguration, options: Options = Options()) throws {
         configuration = config
@@ -38,6 +43,8 @@ public struct DeviceAgent: Sendable {
             throw UpdaterError("no TUF repository is configured: set [servers] tuf_url in /etc/otter/conf.d/*.toml")
         }
         let store = try StateStore.open(path: config.paths.stateDatabase)
+        self.store = store
+        clock = options.clock
 
         var tls = HTTPClient.TLS()
         tls.caBundlePath = config.servers.tlsCACertificate
@@ -56,29 +63,27 @@ public struct DeviceAgent: Sendable {
                                                           composeCommand: config.apps.composeCommand))
         let appStore = try AppStore(root: config.paths.appsRoot, configuration: .init(reserveBytes: Int64(config.apps.reserveBytes)))
         let apps = ComposeAppsBackend(store: appStore, runtime: runtime,
-                                      registry: RegistryAccess(plainHTTPRegistries: config.servers.plainHTTPRegistries))
+                                      registry: RegistryAccess(plainHTTPRegistries: config.servers.plainHTTPRegistries,
+                                                               dockerConfigPath: FileManager.default.fileExists(atPath: HubCredentials.path(config))
+                                                                   ? HubCredentials.path(config) : nil))
         self.apps = apps
 
         let bootFlags: any BootFlags = try config.bootloader.bootCounter().map(BootCounterFlags.init) ?? NoBootFlags()
         let health = HealthCheckAdapter(runner: HealthCheckRunner(configuration: config),
                                         serviceStates: { names in try await apps.serviceStates(of: names) })
         notifier = SystemdNotifier(environment: options.environment)
-        let reporter = CallbackReporter(callbacks: CallbackRunner(configuration: config), notifier: notifier)
+        let reporter = CallbackReporter(callbacks: CallbackRunner(configuration: config), notifier: notifier, current: {
+            (try? store.current()).flatMap { $0 }.map { CallbackTarget(name: $0.name, version: $0.version) }
+        })
         let executor = UpdateExecutor(
             store: store, os: os, apps: apps, bootFlags: bootFlags, health: health, reporter: reporter,
-            rebooter: CommandRebooter(command: config.update.rebootCommand),
+            rebooter: CommandRebooter(command: config.update.rebootCommand), clock: options.clock,
             options: ExecutorOptions(rebootAutomatically: config.update.autoReboot && !options.neverReboot,
                                      crashHook: CrashHook.fromEnvironment(options.environment)))
 
-        let current = try store.current()
-        let headers: HTTPHeaders = [
-            "x-ats-tags": config.device.tag ?? "unknown",
-            "x-ats-target": current?.name ?? "unknown",
-            "x-ats-ostreehash": current?.osCommit ?? "unknown",
-            "x-ats-dockerapps": current.map { $0.apps.map(\.name).joined(separator: ",") } ?? "unknown",
-        ]
         let transport: any TUFTransport = tufURL.hasPrefix("file://") ? FileTransport()
-            : HTTPTransport(client: HTTPClient(configuration: .init(tls: tls, retry: .init(maxAttempts: 2))), headers: headers)
+            : DeviceHeadersTransport(client: HTTPClient(configuration: .init(tls: tls, retry: .init(maxAttempts: 2))),
+                                     store: store, tag: config.device.tag)
         let feed = TargetFeed(trustedDirectory: config.paths.tufDirectory,
                               shippedRootDirectory: Self.inside(sysroot, "/usr/lib/otter/tuf"),
                               metadataURL: tufURL, transport: transport)
@@ -86,8 +91,58 @@ public struct DeviceAgent: Sendable {
                           selection: TargetSelection(hardwareId: hardwareID, tags: config.device.tag.map { [$0] } ?? []))
     }
 
+    /// How far the daemon takes `target` now: all the way inside an update window (or when the
+    /// Target ignores windows), else only the download.
+    public func milestone(for target: Target) -> UpdateMilestone {
+        configuration.update.windows.milestone(for: target, at: clock.now())
+    }
+
+    /// The update windows as `otter status` shows them.
+    public func windowStatus() -> WindowStatus {
+        WindowStatus(configuration.update.windows, at: clock.now())
+    }
+
+    /// The `x-ats-*` headers of the device's state now (REFERENCE §3).
+    public static func deviceHeaders(current: Target?, tag: String?) -> HTTPHeaders {
+        [
+            "x-ats-tags": tag ?? "unknown",
+            "x-ats-target": current?.name ?? "unknown",
+            "x-ats-ostreehash": current?.osCommit ?? "unknown",
+            "x-ats-dockerapps": current.map { $0.apps.map(\.name).joined(separator: ",") } ?? "unknown",
+        ]
+    }
+
     static func inside(_ root: String, _ path: String) -> String {
         root == "/" ? path : (root.hasSuffix("/") ? String(root.dropLast()) : root) + path
+    }
+}
+
+/// The TUF transport of a device: every request carries the `x-ats-*` headers of the state
+/// database at that moment, so they follow an update without rebuilding the agent.
+struct DeviceHeadersTransport: TUFTransport {
+    let client: HTTPClient
+    let store: StateStore
+    let tag: String?
+
+    func fetch(_ url: String, maxLength: Int) async throws(TUFTransportError) -> [UInt8] {
+        let current = (try? store.current()) ?? nil
+        return try await HTTPTransport(client: client, headers: DeviceAgent.deviceHeaders(current: current, tag: tag))
+            .fetch(url, maxLength: maxLength)
+    }
+}
+
+/// TEST ONLY: `OTTER_TEST_NOW=<seconds since the epoch>` (or an ISO 8601 UTC time) makes the
+/// device's clock stand still at that instant, so tests can put a device inside or outside its
+/// update windows. Never set it on a device.
+public struct TestClock: UpdateClock {
+    public let instant: Date
+    public init(_ instant: Date) { self.instant = instant }
+    public func now() -> Date { instant }
+
+    static func fromEnvironment(_ environment: [String: String]) -> TestClock? {
+        guard let text = environment["OTTER_TEST_NOW"], !text.isEmpty else { return nil }
+        if let seconds = Double(text) { return TestClock(Date(timeIntervalSince1970: seconds)) }
+        return (try? Date(text, strategy: .iso8601)).map(TestClock.init)
     }
 }
 

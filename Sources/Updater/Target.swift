@@ -34,9 +34,13 @@ public struct Target: Sendable, Hashable, Codable, CustomStringConvertible {
     public var uri: String?
     /// Sorted by name.
     public var apps: [AppRef]
+    /// `custom["otter-ignore-windows"]`: installed outside the device's update windows (a wave
+    /// rolled out with `--now`). Nil when the Target does not say.
+    public var ignoresWindows: Bool?
 
     public init(name: String, version: String, osCommit: String, hardwareIds: [String], tags: [String] = [],
-                targetFormat: String = "OSTREE", uri: String? = nil, apps: [AppRef] = []) {
+                targetFormat: String = "OSTREE", uri: String? = nil, apps: [AppRef] = [], ignoresWindows: Bool? = nil) {
+        self.ignoresWindows = ignoresWindows
         self.name = name
         self.version = version
         self.osCommit = osCommit
@@ -112,8 +116,13 @@ public struct Target: Sendable, Hashable, Codable, CustomStringConvertible {
                 apps.append(AppRef(name: member.key, uri: appURI))
             }
         }
+        var ignoresWindows: Bool?
+        if let value = custom["otter-ignore-windows"], value != .null {
+            guard case .bool(let flag) = value else { throw fail("custom.otter-ignore-windows must be true or false") }
+            ignoresWindows = flag
+        }
         self.init(name: name, version: version, osCommit: commit, hardwareIds: hardwareIds, tags: tags,
-                  targetFormat: format, uri: uri, apps: apps)
+                  targetFormat: format, uri: uri, apps: apps, ignoresWindows: ignoresWindows)
     }
 
     static func isChecksum(_ text: String) -> Bool {

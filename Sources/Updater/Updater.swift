@@ -58,6 +58,8 @@ public struct UpdaterStatus: Sendable, Equatable {
     public var bootFlags: BootState?
     /// The commit that boots next.
     public var defaultCommit: String?
+    /// When the daemon may install (set by the caller that knows the configuration).
+    public var windows: WindowStatus?
     /// The booted commit is not the current Target's (a rollback by hand, or a reboot pending).
     public var osDiffersFromCurrent: Bool {
         guard let current, let booted = boot.bootedCommit else { return false }
@@ -96,8 +98,15 @@ public final class Updater: Sendable {
     /// Applies the newest good Target (or the one of `version`; a bad one only with `force`, which
     /// without a version takes the newest even when it is bad), up to `milestone`. An update already in flight is continued first.
     public func update(force: Bool = false, version: String? = nil, until milestone: UpdateMilestone = .complete) async throws -> UpdateResult {
+        try await update(force: force, version: version, until: { _ in milestone })
+    }
+
+    /// `update` going as far as `milestone(target)` says for the Target it applies (the daemon:
+    /// `.fetched` outside the update windows unless the Target ignores them).
+    public func update(force: Bool = false, version: String? = nil,
+                       until milestone: (Target) -> UpdateMilestone) async throws -> UpdateResult {
         if let inFlight = try store.progress(), version == nil || inFlight.target.version == version {
-            return try await executor.proceed(pauseBefore: milestone.pauseBefore)
+            return try await executor.proceed(pauseBefore: milestone(inFlight.target).pauseBefore)
         }
         let (targets, _) = TargetSelection.parse(try await source.targetFiles())
         let target: Target
@@ -112,12 +121,15 @@ public final class Updater: Sendable {
             target = newest
         }
         if try store.current() == target { return .alreadyCurrent(target) }
-        return try await executor.apply(target, force: force, pauseBefore: milestone.pauseBefore)
+        return try await executor.apply(target, force: force, pauseBefore: milestone(target).pauseBefore)
     }
 
-    /// At start and after each boot: resumes, rolls back or keeps waiting for a reboot.
-    public func resumeAfterBoot() async throws -> UpdateResult {
-        try await executor.resume()
+    /// At start and after each boot: resumes, rolls back or keeps waiting for a reboot. An update
+    /// whose install has not begun goes no further than `milestone` says (an unplanned reboot
+    /// outside the update windows never applies a fetched update early).
+    public func resumeAfterBoot(until milestone: (Target) -> UpdateMilestone = { _ in .complete }) async throws -> UpdateResult {
+        guard let inFlight = try store.progress() else { return try await executor.resume() }
+        return try await executor.resume(pauseBefore: milestone(inFlight.target).pauseBefore)
     }
 
     /// Back to the previous Target, OS and apps (or undo the update in flight).
@@ -136,7 +148,7 @@ public final class Updater: Sendable {
 
 extension UpdaterStatus: Encodable {
     private enum Keys: String, CodingKey {
-        case current, previous, inFlight, bad, lastHealth, boot, bootFlags, defaultCommit, osDiffersFromCurrent
+        case current, previous, inFlight, bad, lastHealth, boot, bootFlags, defaultCommit, osDiffersFromCurrent, updateWindows
     }
 
     private struct Flags: Encodable {
@@ -162,6 +174,7 @@ extension UpdaterStatus: Encodable {
         }, forKey: .bootFlags)
         try c.encodeIfPresent(defaultCommit, forKey: .defaultCommit)
         try c.encode(osDiffersFromCurrent, forKey: .osDiffersFromCurrent)
+        try c.encodeIfPresent(windows, forKey: .updateWindows)
     }
 }
 

@@ -19,8 +19,12 @@ final class DeviceLab: @unchecked Sendable {
     var bootFile: String { sysroot + "/run/otter-test-booted" }
     let hardwareID = "otter-lab"
 
-    init() async throws {
-        registry = try DistributionRegistry()
+    /// `registryAuth`: the registry wants these credentials (htpasswd basic auth) for push and pull.
+    let registryAuth: (user: String, password: String)?
+
+    init(registryAuth: (user: String, password: String)? = nil) async throws {
+        self.registryAuth = registryAuth
+        registry = try DistributionRegistry(htpasswd: registryAuth)
         try await registry.start()
         podman = try PodmanFixture()
         let factory = temp.path + "/factory"
@@ -75,6 +79,7 @@ final class DeviceLab: @unchecked Sendable {
         let digestFile = context + "/digest"
         let pushed = try runProcess("/usr/bin/skopeo", [
             "copy", "--dest-tls-verify=false", "--digestfile", digestFile,
+        ] + (registryAuth.map { ["--dest-creds", "\($0.user):\($0.password)"] } ?? []) + [
             "containers-storage:[vfs@\(root)/root+\(root)/run]\(tag)", "docker://\(image):\(version)",
         ], env: podman.environment)
         guard pushed.status == 0 else { throw FixtureError("skopeo copy: \(pushed.err)") }
@@ -89,7 +94,8 @@ final class DeviceLab: @unchecked Sendable {
             ports:
               - "127.0.0.1:\(appPort):8080"
         """.write(toFile: project + "/docker-compose.yml", atomically: true, encoding: .utf8)
-        return try factoryCLI(["apps", "publish", project, "--registry", "\(registry.registry)/factory/\(name)", "--plain-http"])
+        return try factoryCLI(["apps", "publish", project, "--registry", "\(registry.registry)/factory/\(name)", "--plain-http"]
+                              + (registryAuth.map { ["--username", $0.user, "--password", $0.password] } ?? []))
     }
 
     func addTarget(_ version: String, os: String, apps: [String: String]) throws {
@@ -147,8 +153,8 @@ final class DeviceLab: @unchecked Sendable {
     /// `otter ARGS --sysroot <sysroot>` with the simulated-boot file; `crashAt` sets the
     /// executor's crash hook (`OTTER_CRASH_AT`).
     @discardableResult
-    func otter(_ args: [String], crashAt: String? = nil) throws -> Run {
-        var env = ["OTTER_SIMULATED_BOOT_FILE": bootFile]
+    func otter(_ args: [String], crashAt: String? = nil, env extra: [String: String] = [:]) throws -> Run {
+        var env = ["OTTER_SIMULATED_BOOT_FILE": bootFile].merging(extra) { $1 }
         if let crashAt { env["OTTER_CRASH_AT"] = crashAt }
         let result = try runProcess(builtProduct("otter"), args + ["--sysroot", sysroot], env: env)
         return Run(out: result.out, err: result.err, status: result.status)
@@ -162,8 +168,8 @@ final class DeviceLab: @unchecked Sendable {
         return try await SimulatedBoot(file: bootFile).reboot(sysroot: sysroot, flags: BootCounterFlags(counter), failingCommits: failing)
     }
 
-    func status() throws -> [String: Any] {
-        let run = try otter(["status", "--json"])
+    func status(env: [String: String] = [:]) throws -> [String: Any] {
+        let run = try otter(["status", "--json"], env: env)
         guard run.status == 0 else { throw FixtureError("otter status: \(run.err)") }
         return try JSONSerialization.jsonObject(with: Data(run.out.utf8)) as? [String: Any] ?? [:]
     }

@@ -36,4 +36,26 @@ import Testing
         let calls = try String(contentsOfFile: dir + "/calls", encoding: .utf8)
         #expect(calls == "download-pre  board-lmp-2\ninstall-post OK board-lmp-2\n")
     }
+
+    @Test func theCallbackProgramSeesTheCurrentTargetAsItIsAtEachEvent() async throws {
+        let dir = NSTemporaryDirectory() + "otter-cbr-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let script = dir + "/callback"
+        try "#!/bin/sh\necho \"$MESSAGE $CURRENT_TARGET_NAME $(cat \"$CURRENT_TARGET\" | tr '\\n' ' ')\" >> \(dir)/calls\n"
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let store = try StateStore.inMemory()
+        try store.setCurrent(Target(name: "board-lmp-1", version: "1", osCommit: String(repeating: "a", count: 64), hardwareIds: ["board"]))
+        let reporter = CallbackReporter(callbacks: CallbackRunner(program: script, currentTargetFile: dir + "/current-target"),
+                                        notifier: SystemdNotifier(environment: [:]), current: {
+            (try? store.current()).flatMap { $0 }.map { CallbackTarget(name: $0.name, version: $0.version) }
+        })
+        await reporter.report(event("fetch", .started))
+        try store.setCurrent(Target(name: "board-lmp-2", version: "2", osCommit: String(repeating: "b", count: 64), hardwareIds: ["board"]))
+        await reporter.report(event("commit", .succeeded))
+        let calls = try String(contentsOfFile: dir + "/calls", encoding: .utf8).split(separator: "\n")
+        #expect(calls.count == 2)
+        #expect(calls.first?.hasPrefix("download-pre board-lmp-1 ") == true && calls.first?.contains("board-lmp-1") == true, "\(calls)")
+        #expect(calls.last?.hasPrefix("install-post board-lmp-2 ") == true && calls.last?.contains("\"2\"") == true, "\(calls)")
+    }
 }

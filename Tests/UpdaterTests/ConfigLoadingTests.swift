@@ -24,7 +24,26 @@ struct ConfigLoadingTests {
 
         let host = OtterConfiguration.defaults()
         #expect(host.paths.stateDatabase == "/var/lib/otter/state.db")
-        #expect(OtterConfiguration.directories() == ["/usr/lib/otter/conf.d", "/etc/otter/conf.d"])
+        #expect(OtterConfiguration.directories() == ["/usr/lib/otter/conf.d", "/var/lib/otter/conf.d", "/etc/otter/conf.d"])
+    }
+
+    @Test func theGatewayLayerSitsBetweenTheImageAndEtc() throws {
+        let root = try HealthScratchDirectory("otter-config")
+        try root.write("usr/lib/otter/conf.d/10-image.toml", "[update]\nwindows = [\"* 01:00-02:00\"]\npoll_interval = 100\n[device]\ntag = \"image\"\n")
+        try root.write("var/lib/otter/conf.d/otter-update-windows.toml", "[update]\nwindows = [\"Mon-Fri 02:00-04:00\"]\npoll_interval = 200\n")
+        try root.write("etc/otter/conf.d/50-local.toml", "[update]\npoll_interval = 300\n")
+        let configuration = try OtterConfiguration.load(root: root.path)
+        #expect(configuration.update.windows.windows.map(\.description) == ["Mon-Fri 02:00-04:00"])
+        #expect(configuration.update.pollInterval == .seconds(300))
+        #expect(configuration.device.tag == "image")
+    }
+
+    @Test func aBadUpdateWindowNamesTheFileAndTheExpectedSyntax() throws {
+        let root = try HealthScratchDirectory("otter-config")
+        try root.write("var/lib/otter/conf.d/otter-update-windows.toml", "[update]\nwindows = [\"Mon-Fri 2-4\"]\n")
+        let error = #expect(throws: OtterConfigurationError.self) { try OtterConfiguration.load(root: root.path) }
+        let message = "\(error.map { "\($0)" } ?? "")"
+        #expect(message.contains("otter-update-windows.toml") && message.contains("update.windows") && message.contains("Mon-Fri 02:00-04:00"), "\(message)")
     }
 
     @Test func etcOverridesLibAndLaterNamesOverrideEarlierKeyByKey() throws {

@@ -106,11 +106,18 @@ app[2]=$(publish_app 2 "ok: web v2")
 app[3]=$(publish_app 3 "broken: web v3")
 for v in 1 2 3; do echo "app $v = ${app[$v]}"; done
 
-step "serve the factory's TUF repository and OSTree repo on 127.0.0.1"
-http_port=$(free_port)
-python3 -m http.server --protocol HTTP/1.1 --bind 127.0.0.1 --directory "$factory" "$http_port" >/dev/null 2>"$work/http.log" &
-pids+=($!)
-wait_port "$http_port"
+# lab_gateway=1 (scripts/demo): the device reaches TUF and OSTree only through the mTLS gateway
+# that lab_register starts; otherwise a plain HTTP server serves the factory's files.
+servers_toml=""
+if [ "${lab_gateway:-0}" != 1 ]; then
+  step "serve the factory's TUF repository and OSTree repo on 127.0.0.1"
+  http_port=$(free_port)
+  python3 -m http.server --protocol HTTP/1.1 --bind 127.0.0.1 --directory "$factory" "$http_port" >/dev/null 2>"$work/http.log" &
+  pids+=($!)
+  wait_port "$http_port"
+  servers_toml="tuf_url = \"http://127.0.0.1:$http_port/tuf/ci\"
+ostree_url = \"http://127.0.0.1:$http_port/ostree\""
+fi
 
 step "a throw-away device: OSTree sysroot, config, trusted keys, a required health check"
 sysroot=$work/sysroot
@@ -124,8 +131,7 @@ hardware_id = "demo-board"
 tag = "main"
 
 [servers]
-tuf_url = "http://127.0.0.1:$http_port/tuf/ci"
-ostree_url = "http://127.0.0.1:$http_port/ostree"
+$servers_toml
 plain_http_registries = ["$registry"]
 
 [update]
@@ -160,3 +166,22 @@ verb() { local rc=0; otter "$@" || rc=$?; echo "(exit status $rc)"; }
 
 target() { "$factory_bin" targets add --factory "$factory" --version "$1" --hwid demo-board --tag main --os "${os[$2]}" --app "web=${app[$3]}"; }
 
+
+# Starts the factory's device gateway (mTLS) and registration endpoint on 127.0.0.1 and
+# registers the device with `otter register`: its 50-registration.toml (read after 50-demo.toml)
+# points TUF and OSTree at the gateway, with the device certificate. Sets gateway_url and uuid.
+lab_register() {
+  local gw_port reg_port token
+  gw_port=$(free_port)
+  reg_port=$(free_port)
+  "$factory_bin" serve --factory "$factory" --listen "127.0.0.1:$gw_port" --register-listen "127.0.0.1:$reg_port" \
+    >"$work/gateway.log" 2>&1 &
+  pids+=($!)
+  wait_port "$gw_port"
+  wait_port "$reg_port"
+  gateway_url=https://127.0.0.1:$gw_port
+  token=$("$factory_bin" tokens create --factory "$factory")
+  uuid=$("$otter_bin" register --factory "https://127.0.0.1:$reg_port" --name demo-device --tag main --hwid demo-board \
+    --token "$token" --ca "$factory/pki/root.crt" --sysroot "$sysroot")
+  echo "gateway $gateway_url; device $uuid registered ($(grep -c . "$sysroot/etc/otter/conf.d/50-registration.toml") config lines)"
+}

@@ -3,17 +3,21 @@
 public struct CallbackReporter: UpdateReporting {
     public let callbacks: CallbackRunner
     public let notifier: SystemdNotifier
+    /// The Target the device runs now (the state database's current one), for `CURRENT_TARGET`
+    /// and `CURRENT_TARGET_NAME`; read at each event, since an update changes it.
+    public let current: @Sendable () -> CallbackTarget?
 
-    public init(callbacks: CallbackRunner, notifier: SystemdNotifier) {
+    public init(callbacks: CallbackRunner, notifier: SystemdNotifier, current: @escaping @Sendable () -> CallbackTarget? = { nil }) {
         self.callbacks = callbacks
         self.notifier = notifier
+        self.current = current
     }
 
     public func report(_ event: UpdateEvent) async {
         try? notifier.status("\(event.step) \(event.result.rawValue): \(event.target)")
         guard let (message, result) = Self.callback(for: event) else { return }
         let target = CallbackTarget(name: event.target, version: event.version)
-        await callbacks.run(message, result: result, current: nil, installing: target)
+        await callbacks.run(message, result: result, current: current(), installing: target)
     }
 
     /// The LmP callback a step event maps to, if any.

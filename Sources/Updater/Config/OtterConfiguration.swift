@@ -1,8 +1,10 @@
 import Bootloader
 import FoundationEssentials
+import HTTP
 
 /// The device's settings, merged from TOML fragments: `/usr/lib/otter/conf.d/*.toml` (the image's
-/// defaults), then `/etc/otter/conf.d/*.toml` (the device's own); within a directory files apply in
+/// defaults), then `/var/lib/otter/conf.d/*.toml` (what the gateway's `GET /config` delivered),
+/// then `/etc/otter/conf.d/*.toml` (the device's own); within a directory files apply in
 /// name order, and a later file overrides an earlier one key by key. Every key is documented in
 /// `config/otter.toml.example`.
 ///
@@ -44,6 +46,16 @@ public struct OtterConfiguration: Sendable, Equatable {
         public var tlsClientCertificate: String?
         public var tlsClientKey: String?
         public var tlsCACertificate: String?
+        /// The device gateway (`https://host:port`) of a registered device: `servers.gateway_url`,
+        /// else `tuf_url` without its `/repo` when that is https with a client certificate.
+        public var gatewayURL: String?
+        /// The daemon renews the device certificate when it expires within this many days.
+        public var certificateRenewDays: Int
+
+        /// The device's TLS settings (mTLS with the gateway once registered).
+        public var tls: HTTPClient.TLS {
+            HTTPClient.TLS(caBundlePath: tlsCACertificate, clientCertificatePath: tlsClientCertificate, clientKeyPath: tlsClientKey)
+        }
     }
 
     public struct Update: Sendable, Equatable {
@@ -55,6 +67,8 @@ public struct OtterConfiguration: Sendable, Equatable {
         public var rebootCommand: [String]
         /// The OSTree osname deployments are made under; nil = the booted deployment's.
         public var osName: String?
+        /// When the daemon may install, start apps and reboot (`[update] windows`); none = always.
+        public var windows: UpdateWindows
 
         /// The wait before the next poll: the interval plus a uniform random part of the jitter.
         public func nextPollDelay<Generator: RandomNumberGenerator>(using generator: inout Generator) -> Duration {
@@ -143,10 +157,12 @@ public struct OtterConfiguration: Sendable, Equatable {
 
     public static let libraryDirectory = "/usr/lib/otter/conf.d"
     public static let etcDirectory = "/etc/otter/conf.d"
+    /// Written by the daemon from the gateway's device config (`GET /config`).
+    public static let gatewayDirectory = "/var/lib/otter/conf.d"
 
     /// The conf.d directories under `root`, lowest precedence first.
     public static func directories(root: String = "/") -> [String] {
-        [libraryDirectory, etcDirectory].map { resolve($0, under: root) }
+        [libraryDirectory, gatewayDirectory, etcDirectory].map { resolve($0, under: root) }
     }
 
     /// Loads the fragments of `directories` (default: the two conf.d directories under `root`).
@@ -191,7 +207,15 @@ public struct OtterConfiguration: Sendable, Equatable {
                           plainHTTPRegistries: try f.strings("servers.plain_http_registries") ?? [],
                           tlsClientCertificate: try f.path("servers.tls_client_cert").map(under),
                           tlsClientKey: try f.path("servers.tls_client_key").map(under),
-                          tlsCACertificate: try f.path("servers.tls_ca").map(under))
+                          tlsCACertificate: try f.path("servers.tls_ca").map(under),
+                          gatewayURL: nil,
+                          certificateRenewDays: try f.integer("servers.cert_renew_days") ?? 30)
+        if let url = try f.url("servers.gateway_url") {
+            servers.gatewayURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        } else if let tuf = servers.tufURL, tuf.hasPrefix("https://"), servers.tlsClientCertificate != nil {
+            let trimmed = tuf.hasSuffix("/") ? String(tuf.dropLast()) : tuf
+            if trimmed.hasSuffix("/repo") { servers.gatewayURL = String(trimmed.dropLast(5)) }
+        }
 
         let rebootCommand = try f.strings("update.reboot_command") ?? ["/sbin/reboot"]
         if rebootCommand.isEmpty {
@@ -202,7 +226,8 @@ public struct OtterConfiguration: Sendable, Equatable {
                         pollJitter: try f.seconds("update.poll_jitter") ?? .seconds(30),
                         autoReboot: try f.boolean("update.auto_reboot") ?? false,
                         rebootCommand: rebootCommand,
-                        osName: try f.string("update.os"))
+                        osName: try f.string("update.os"),
+                        windows: try Self.windows(&f))
 
         let tailKiB = try f.integer("health.output_tail_kib") ?? 16
         if tailKiB < 0 {
@@ -248,6 +273,16 @@ public struct OtterConfiguration: Sendable, Equatable {
         apps = Apps(engineSocket: try f.path("apps.engine_socket") ?? "/var/run/docker.sock",
                     composeCommand: composeCommand,
                     reserveBytes: reserve)
+    }
+
+    private static func windows(_ f: inout ConfigurationFragments) throws(OtterConfigurationError) -> UpdateWindows {
+        guard let specs = try f.strings("update.windows") else { return .always }
+        do {
+            return try UpdateWindows(parsing: specs)
+        } catch {
+            throw .invalidValue(file: f.entries["update.windows"]!.file, key: "update.windows", value: "\(specs)",
+                                expected: "\(error)")
+        }
     }
 
     static func resolve(_ path: String, under root: String) -> String {

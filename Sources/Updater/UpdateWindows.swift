@@ -1,0 +1,230 @@
+import FoundationEssentials
+import Glibc
+
+/// When the daemon may install, start apps and reboot: `[update] windows = ["Mon-Fri 02:00-04:00", …]`
+/// in device-local time (issue #11). Days are `Mon-Fri`, `Sat,Sun`, `Mon` or `*`; a window whose
+/// end is not after its start crosses midnight and ends the next day (`Fri 22:00-02:00` ends on
+/// Saturday). No windows at all means always open. Fetching is never restricted.
+public struct UpdateWindows: Sendable, Equatable {
+    public struct Window: Sendable, Equatable, CustomStringConvertible {
+        /// Weekdays on which the window opens, 0 = Sunday … 6 = Saturday.
+        public var days: Set<Int>
+        /// Minutes after local midnight.
+        public var start: Int
+        public var end: Int
+        public var description: String
+
+        var crossesMidnight: Bool { end <= start }
+    }
+
+    public var windows: [Window]
+
+    public static let always = UpdateWindows(windows: [])
+
+    public init(windows: [Window]) { self.windows = windows }
+
+    /// Parses the configured strings; the error names the bad one and what is expected.
+    public init(parsing specs: [String]) throws(UpdaterError) {
+        windows = try specs.map { spec throws(UpdaterError) in try Self.window(spec) }
+    }
+
+    public var isAlwaysOpen: Bool { windows.isEmpty }
+
+    static let dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+    static func window(_ spec: String) throws(UpdaterError) -> Window {
+        func fail(_ why: String) -> UpdaterError {
+            UpdaterError("update window \"\(spec)\": \(why); expected DAYS HH:MM-HH:MM such as \"Mon-Fri 02:00-04:00\", \"Sat,Sun 22:00-06:00\" or \"* 03:00-04:00\"")
+        }
+        let parts = spec.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard parts.count == 2 else { throw fail("it must be a days part and a time range separated by a space") }
+        var days = Set<Int>()
+        if parts[0] == "*" {
+            days = Set(0...6)
+        } else {
+            for item in parts[0].split(separator: ",", omittingEmptySubsequences: false) {
+                let range = item.split(separator: "-", omittingEmptySubsequences: false)
+                guard (1...2).contains(range.count) else { throw fail("\"\(item)\" is not a day or a day range") }
+                var bounds: [Int] = []
+                for name in range {
+                    guard let day = dayNames.firstIndex(of: name.lowercased()) else {
+                        throw fail("\"\(name)\" is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)")
+                    }
+                    bounds.append(day)
+                }
+                // Ranges run forward through the week: Fri-Mon is Fri, Sat, Sun, Mon.
+                var day = bounds[0]
+                days.insert(day)
+                while day != bounds.last! {
+                    day = (day + 1) % 7
+                    days.insert(day)
+                }
+            }
+        }
+        let times = parts[1].split(separator: "-", omittingEmptySubsequences: false)
+        guard times.count == 2 else { throw fail("\"\(parts[1])\" is not a time range HH:MM-HH:MM") }
+        func minutes(_ text: Substring) throws(UpdaterError) -> Int {
+            let hm = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard hm.count == 2, hm[0].count == 2, hm[1].count == 2, let h = Int(hm[0]), let m = Int(hm[1]),
+                  (0...24).contains(h), (0...59).contains(m), h < 24 || m == 0 else {
+                throw fail("\"\(text)\" is not a time between 00:00 and 24:00")
+            }
+            return h * 60 + m
+        }
+        let start = try minutes(times[0]), end = try minutes(times[1])
+        guard start != end else { throw fail("it opens and closes at the same time; for a whole day write 00:00-24:00") }
+        guard start < 24 * 60 else { throw fail("a window cannot open at 24:00") }
+        return Window(days: days, start: start, end: end, description: spec)
+    }
+
+    /// The window `date` falls in (its opening and closing), or the next one to open, at most
+    /// eight days ahead. Nil without windows (always open).
+    public func current(or date: Date, zone: any LocalTimeZone = SystemTimeZone()) -> (opens: Date, closes: Date, isOpen: Bool)? {
+        guard !windows.isEmpty else { return nil }
+        let today = zone.local(date)
+        var best: (opens: Date, closes: Date, isOpen: Bool)?
+        // From yesterday (a window crossing midnight) to a week ahead.
+        for offset in -1...8 {
+            let day = today.day.adding(days: offset)
+            for window in windows where window.days.contains(day.weekday) {
+                let opens = zone.instant(day, minutes: window.start)
+                let closes = zone.instant(window.crossesMidnight ? day.adding(days: 1) : day, minutes: window.end)
+                if opens <= date && date < closes { return (opens, closes, true) }
+                if opens > date, best == nil || opens < best!.opens { best = (opens, closes, false) }
+            }
+        }
+        return best
+    }
+
+    /// How far the daemon takes `target` at `date`: all the way inside a window or when the Target
+    /// says `otter-ignore-windows`, else only the download (nothing installed, started or rebooted).
+    public func milestone(for target: Target, at date: Date, zone: any LocalTimeZone = SystemTimeZone()) -> UpdateMilestone {
+        target.ignoresWindows == true || isOpen(at: date, zone: zone) ? .complete : .fetched
+    }
+
+    /// Inside a window now (always, without windows).
+    public func isOpen(at date: Date, zone: any LocalTimeZone = SystemTimeZone()) -> Bool {
+        current(or: date, zone: zone)?.isOpen ?? true
+    }
+}
+
+/// A calendar day.
+public struct CivilDay: Sendable, Equatable {
+    public var year: Int
+    public var month: Int
+    public var day: Int
+
+    public init(year: Int, month: Int, day: Int) {
+        self.year = year
+        self.month = month
+        self.day = day
+    }
+
+    /// Days since 1970-01-01 (H. Hinnant's days_from_civil).
+    public var daysSinceEpoch: Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    public init(daysSinceEpoch z: Int) {
+        let z = z + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        day = doy - (153 * mp + 2) / 5 + 1
+        month = mp < 10 ? mp + 3 : mp - 9
+        year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+    }
+
+    /// 0 = Sunday.
+    public var weekday: Int { ((daysSinceEpoch % 7) + 7 + 4) % 7 }
+
+    public func adding(days: Int) -> CivilDay { CivilDay(daysSinceEpoch: daysSinceEpoch + days) }
+}
+
+/// Local wall-clock time ↔ instants.
+public protocol LocalTimeZone: Sendable {
+    /// The local day and minutes after local midnight of `date`.
+    func local(_ date: Date) -> (day: CivilDay, minutes: Int)
+    /// The instant a local wall-clock time happens. A time skipped by a DST change maps to the
+    /// instant the clock jumps past it; a repeated one to its first occurrence.
+    func instant(_ day: CivilDay, minutes: Int) -> Date
+}
+
+/// The process's zone (`TZ`, `/etc/localtime`) through the C library.
+public struct SystemTimeZone: LocalTimeZone {
+    public init() {}
+
+    public func local(_ date: Date) -> (day: CivilDay, minutes: Int) {
+        var time = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        localtime_r(&time, &parts)
+        return (CivilDay(year: Int(parts.tm_year) + 1900, month: Int(parts.tm_mon) + 1, day: Int(parts.tm_mday)),
+                Int(parts.tm_hour) * 60 + Int(parts.tm_min))
+    }
+
+    public func instant(_ day: CivilDay, minutes: Int) -> Date {
+        var parts = tm()
+        parts.tm_year = Int32(day.year - 1900)
+        parts.tm_mon = Int32(day.month - 1)
+        parts.tm_mday = Int32(day.day)
+        parts.tm_hour = Int32(minutes / 60)
+        parts.tm_min = Int32(minutes % 60)
+        parts.tm_isdst = -1
+        return Date(timeIntervalSince1970: Double(mktime(&parts)))
+    }
+}
+
+/// The next window, for `otter status`.
+public struct WindowStatus: Sendable, Equatable, Encodable {
+    /// The configured windows; empty = always open.
+    public var windows: [String]
+    public var openNow: Bool
+    /// The window now open, or the next one.
+    public var opens: Date?
+    public var closes: Date?
+
+    public init(_ windows: UpdateWindows, at date: Date, zone: any LocalTimeZone = SystemTimeZone()) {
+        self.windows = windows.windows.map(\.description)
+        let next = windows.current(or: date, zone: zone)
+        openNow = next?.isOpen ?? true
+        opens = next?.opens
+        closes = next?.closes
+    }
+
+    private enum Keys: String, CodingKey { case windows, openNow, opens, closes }
+
+    /// `opens`/`closes` as RFC 3339 UTC times.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(windows, forKey: .windows)
+        try c.encode(openNow, forKey: .openNow)
+        try c.encodeIfPresent(opens.map(rfc3339), forKey: .opens)
+        try c.encodeIfPresent(closes.map(rfc3339), forKey: .closes)
+    }
+}
+
+extension WindowStatus {
+    /// One line for `otter status`, in device-local time.
+    public var line: String {
+        guard let opens, let closes else { return "none configured: the daemon installs whenever an update arrives" }
+        let list = windows.joined(separator: ", ")
+        return openNow ? "open now until \(localTime(closes)) (\(list))" : "next opens \(localTime(opens)) until \(localTime(closes)) (\(list))"
+    }
+}
+
+/// `2026-12-01 02:00 CET`, in the process's zone.
+func localTime(_ date: Date) -> String {
+    var time = time_t(date.timeIntervalSince1970.rounded(.down))
+    var parts = tm()
+    localtime_r(&time, &parts)
+    var buffer = [CChar](repeating: 0, count: 64)
+    let count = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M %Z", &parts)
+    return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
