@@ -72,9 +72,10 @@ let package = Package(
         ]),
         // MCU firmware served from an OCI registry by semver tag, cosign-verified (factory only).
         .target(name: "Firmware", dependencies: [
-            "OCI", "HTTP", "OtterCrypto",
+            "OCI", "HTTP", "OtterCrypto", "Bootloader",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "FactoryCLI", dependencies: [
