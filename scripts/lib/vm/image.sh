@@ -131,6 +131,7 @@ make_base_rootfs() { # OUT
   mv "$out/etc" "$out/usr/etc"
   rm -rf "${out:?}/var" "${out:?}/boot" "${out:?}/home" "${out:?}/root" "${out:?}/srv" "${out:?}/opt" "${out:?}/tmp" "${out:?}/mnt"
   mkdir -p "$out/var" "$out/boot" "$out/tmp"
+  ln -s sysroot/ostree "$out/ostree"   # libostree finds the booted sysroot's repo at /ostree/repo
   ln -s var/home "$out/home"; ln -s var/roothome "$out/root"; ln -s var/srv "$out/srv"; ln -s var/opt "$out/opt"; ln -s var/mnt "$out/mnt"
   rm -rf "${out:?}/dev/"* "${out:?}/proc/"* "${out:?}/sys/"* "${out:?}/run/"*
 }
