@@ -198,7 +198,7 @@ make_factory_disk() { # OUT TARGET...
 }
 
 # ---- the device disk: ESP (FAT: GRUB, its grub.cfg, grubenv and menu) + ext4 OSTree sysroot with v1 deployed
-kargs=(root=LABEL=otroot rw console=ttyS0,115200 panic=1 loglevel=4 systemd.show_status=1)
+kargs=(root=LABEL=otroot rw "console=ttyS0,115200" panic=1 loglevel=4 systemd.show_status=1)
 make_disk() { # OUT
   local out=$1 sysroot=$build/sysroot esp=$build/esp.img root=$build/root.img
   chattr -R -i "$sysroot" 2>/dev/null || true
@@ -229,7 +229,7 @@ make_disk() { # OUT
   mkfs.ext4 -q -L otroot -d "$sysroot" "$root" "${root_mb}M" >/dev/null
   # MBR: 1 MiB gap, ESP 32 MiB, root.
   rm -f "$out"
-  truncate -s $(( (1 + 32 + root_mb + 1) ))M "$out"
+  truncate -s $(( 1 + 32 + root_mb + 1 ))M "$out"
   printf 'label: dos\nstart=2048, size=65536, type=ef, bootable\nstart=67584, size=%d, type=83\n' $((root_mb * 2048)) \
     | sfdisk -q "$out"
   dd if="$esp" of="$out" bs=1M seek=1 conv=notrunc,sparse status=none

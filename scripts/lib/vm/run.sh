@@ -31,7 +31,7 @@ vm_kill() {
   { kill -9 "$vm_pid"; wait "$vm_pid"; } 2>/dev/null || true
   sleep 0.3
   if [ -n "$vm_stamper" ]; then pkill_tree "$vm_stamper"; fi
-  vm_pid= vm_stamper=
+  vm_pid=''; vm_stamper=''
 }
 
 # Stops the stamper subshell and its tail (children by PID, never by name).
@@ -44,17 +44,22 @@ pkill_tree() {
 
 vm_running() { [ -n "$vm_pid" ] && kill -0 "$vm_pid" 2>/dev/null; }
 
-# vm_wait LOG SECONDS EXTENDED_REGEX [COUNT]: waits until the stamped console has COUNT lines
-# matching since the last start (default 1). Fails when QEMU ended or the time is up.
+# vm_wait LOG SECONDS EXTENDED_REGEX [AFTER_REGEX]: waits until the stamped console has a line
+# matching since the last start (and after a line matching AFTER_REGEX, when given). Fails when
+# QEMU ended or the time is up.
 vm_wait() {
-  local log=$1 seconds=$2 regex=$3 count=${4:-1} deadline
+  local log=$1 seconds=$2 regex=$3 after=${4:-} deadline
   deadline=$(( $(date +%s) + seconds ))
   while [ "$(date +%s)" -lt "$deadline" ]; do
-    if [ "$(since_start "$log" | grep -cE "$regex")" -ge "$count" ]; then return 0; fi
-    vm_running || { sleep 1; [ "$(since_start "$log" | grep -cE "$regex")" -ge "$count" ] && return 0; return 1; }
+    if seen "$log" "$regex" "$after"; then return 0; fi
+    vm_running || { sleep 1; seen "$log" "$regex" "$after"; return; }
     sleep 0.5
   done
   return 1
+}
+
+seen() { # LOG REGEX AFTER_REGEX
+  since_start "$1" | awk -v re="$2" -v after="$3" 'after == "" || $0 ~ after {armed = 1} armed && $0 ~ re {found = 1} END {exit !found}'
 }
 
 since_start() { awk '/^---- start /{buf=""; next} {buf = buf $0 "\n"} END {printf "%s", buf}' "$1.ts"; }
