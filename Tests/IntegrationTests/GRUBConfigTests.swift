@@ -81,8 +81,10 @@ import TestSupport
         let v2 = try #require(menu.range(of: "menuentry 'Debian v2 (ostree:0)' --id otter-0"))
         let v1 = try #require(menu.range(of: "menuentry 'Debian v1 (ostree:1)' --id otter-1"))
         #expect(v2.lowerBound < v1.lowerBound)
-        #expect(menu.contains("linux '/boot/ostree/debian-bbb/vmlinuz-6.1' 'root=LABEL=otroot ostree=/ostree/boot.1/debian/bbb/0'"))
-        #expect(menu.contains("'root=LABEL=otroot ostree=/ostree/boot.1/debian/aaa/0 it'\\''s'"))
+        // One word per kernel argument (GRUB double-quotes a word with spaces: the kernel then sees
+        // one root= argument holding the whole line, as the real boot in scripts/vm-test showed).
+        #expect(menu.contains("linux '/boot/ostree/debian-bbb/vmlinuz-6.1' 'root=LABEL=otroot' 'ostree=/ostree/boot.1/debian/bbb/0'"))
+        #expect(menu.contains("'root=LABEL=otroot' 'ostree=/ostree/boot.1/debian/aaa/0' 'it'\\''s'"))
         let check = try tool("grub-script-check", [dir + "/otter-entries.cfg"], check: false)
         #expect(check.status == 0, "\(check.out)\(check.err)")
     }

@@ -293,11 +293,12 @@ public struct OtterConfiguration: Sendable, Equatable {
 }
 
 extension ConfigurationFragments {
-    /// An http or https URL.
+    /// An http or https URL, or a file:// one (updates from a local disk or USB stick: the TUF
+    /// client reads it through its FileTransport, libostree pulls file:// remotes).
     mutating func url(_ key: String) throws(OtterConfigurationError) -> String? {
         guard let value = try string(key) else { return nil }
-        guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
-            throw .invalidValue(file: entries[key]!.file, key: key, value: "\"\(value)\"", expected: "an http:// or https:// URL")
+        guard value.hasPrefix("http://") || value.hasPrefix("https://") || value.hasPrefix("file:///") else {
+            throw .invalidValue(file: entries[key]!.file, key: key, value: "\"\(value)\"", expected: "an http://, https:// or file:/// URL")
         }
         return value
     }
