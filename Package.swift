@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // The factory database's PostgreSQL engine (factory side only, never linked into `otter`).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C shims: one system library each, imported by exactly one Swift module.
@@ -60,13 +62,14 @@ let package = Package(
         ]),
         .target(name: "Factory", dependencies: ["TUF", "OSTree", "OtterCrypto"]),
         .target(name: "Gateway", dependencies: [
-            "Factory", "OtterCrypto",
+            "Factory", "OtterCrypto", "TUF",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -109,7 +112,7 @@ let package = Package(
         // The device and the factory together on real components: registry, podman, libostree.
         .testTarget(name: "EndToEndTests", dependencies: ["Updater", "Bootloader", "OSTree", "TestSupport", "otter", "otter-factory"]),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "Factory", "OtterCrypto", "HTTP", "OSTree", "TestSupport", "otter-factory", "otter",
+            "Gateway", "Factory", "OtterCrypto", "HTTP", "OSTree", "TestSupport", "otter-factory", "otter", "TUF", "Updater",
         ]),
         .testTarget(name: "FirmwareTests", dependencies: [
             "Firmware", "OCI", "HTTP", "OtterCrypto", "TestSupport", "otter-factory",

@@ -33,7 +33,7 @@ public struct TargetSpec: Sendable, Equatable {
 
     /// The `targets.json` entry: the commit checksum as the sha256 hash, length 0 (an OSTree
     /// target has no single file), and the LmP `custom` object.
-    var entry: JSONObject {
+    public var entry: JSONObject {
         var custom = JSONObject([
             "version": .string(version),
             "hardwareIds": .array(hardwareIds.map(JSON.string)),

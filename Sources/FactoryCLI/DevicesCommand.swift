@@ -7,7 +7,7 @@ struct DevicesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
         abstract: "The fleet as the gateway saw it: devices, their Targets, apps and events.",
-        subcommands: [List.self, Show.self])
+        subcommands: [List.self, Show.self, SetGroup.self, SetWindows.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List devices, most recently seen first.")
@@ -17,9 +17,12 @@ struct DevicesCommand: AsyncParsableCommand {
         @Option(help: "Only devices that reported this tag.")
         var tag: String?
 
+        @Option(help: "Only devices of this group.")
+        var group: String?
+
         func run() async throws {
             try await reportingFactoryErrors {
-                let devices = try FactoryDatabase(factory: try FactoryDirectory(existing: factory.directory)).devices(tag: tag)
+                let devices = try await factory.openDatabase().devices(tag: tag, group: group)
                 if factory.json { return try printFactoryJSON(devices) }
                 if devices.isEmpty { return print("no devices yet; register one with `otter register`") }
                 for device in devices {
@@ -50,18 +53,21 @@ struct DevicesCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingFactoryErrors {
-                let database = try FactoryDatabase(factory: try FactoryDirectory(existing: factory.directory))
-                guard let device = try database.device(uuid) else {
+                let database = try await factory.openDatabase()
+                guard let device = try await database.device(uuid) else {
                     throw FactoryError("no device \(uuid); see `otter-factory devices list`")
                 }
-                let output = Output(device: device, appsStates: try database.appsStates(for: uuid),
-                                    systemInfo: try database.systemInfo(for: uuid), events: try database.events(for: uuid, limit: events))
+                let output = Output(device: device, appsStates: try await database.appsStates(for: uuid),
+                                    systemInfo: try await database.systemInfo(for: uuid),
+                                    events: try await database.events(for: uuid, limit: events))
                 if factory.json { return try printFactoryJSON(output) }
                 print("device \(device.uuid) (\(device.name)), \(device.isProduction ? "production" : "test")")
                 print("  hardware id: \(device.hardwareID ?? "unknown")")
                 print("  last seen:   \(device.lastSeen.map(formatTime) ?? "never")")
                 print("  target:      \(device.targetName ?? "unknown")  ostree \(device.ostreeHash ?? "unknown")")
                 print("  tags:        \(device.tags.joined(separator: ","))")
+                print("  group:       \(device.group ?? "none")")
+                if let windows = device.windows { print("  windows:     \(windows.joined(separator: "; "))") }
                 print("  apps:        \(device.dockerApps.joined(separator: ","))")
                 if let states = output.appsStates {
                     print("  apps states (\(states.deviceTime)): \(states.appsJSON)")
@@ -86,7 +92,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFactoryErrors {
-            let status = try FactoryDatabase(factory: try FactoryDirectory(existing: factory.directory)).status()
+            let status = try await factory.openDatabase().status()
             if factory.json { return try printFactoryJSON(status) }
             print("devices: \(status.devices)")
             print("by target:")

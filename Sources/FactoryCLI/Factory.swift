@@ -10,6 +10,7 @@ public struct Factory: AsyncParsableCommand {
             InitCommand.self, FactoryOSCommand.self, AppsGroupCommand.self, TargetsCommand.self, KeysCommand.self,
             ServeCommand.self, TokensCommand.self, DevicesCommand.self, StatusCommand.self,
             FirmwareCommand.self,
+            ProductionCommand.self, WavesCommand.self, GroupsCommand.self,
         ])
 
     public init() {}

@@ -1,5 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
+import Factory
+import Gateway
 import Glibc
 
 /// Options every factory command takes.
@@ -8,8 +10,16 @@ struct FactoryOptions: ParsableArguments {
             help: ArgumentHelp("The factory directory (made by `otter-factory init`).", valueName: "dir"))
     var directory: String = "."
 
+    @Option(help: ArgumentHelp("The factory database: postgres://user[:password]@host[:port]/db, or a SQLite file (default <factory>/factory.db).",
+                               valueName: "url"))
+    var database: String?
+
     @Flag(help: "Print machine-readable JSON on stdout instead of text.")
     var json = false
+
+    func openDatabase() async throws -> FactoryDatabase {
+        try await FactoryDatabase.open(database, factory: database == nil ? try FactoryDirectory(existing: directory) : nil)
+    }
 }
 
 /// Errors go to stderr as one line with the program name; the exit status is 1.

@@ -7,7 +7,7 @@ struct TokensCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokens",
         abstract: "Registration tokens for `otter register`.",
-        subcommands: [Create.self])
+        subcommands: [Create.self, Admin.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -30,16 +30,30 @@ struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingFactoryErrors {
-                let database = try FactoryDatabase(factory: try FactoryDirectory(existing: factory.directory))
+                let database = try await factory.openDatabase()
                 let now = Date().timeIntervalSince1970
                 let expires = expiresDays.map { now + Double($0) * 86400 }
-                let token = try database.createToken(expiresAt: expires, allowProduction: production, description: description, at: now)
+                let token = try await database.createToken(expiresAt: expires, allowProduction: production, description: description, at: now)
                 if factory.json {
                     struct Output: Encodable { var token: String; var expiresAt: Double?; var production: Bool }
                     try printFactoryJSON(Output(token: token, expiresAt: expires, production: production))
                 } else {
                     print(token)
                 }
+            }
+        }
+    }
+
+    struct Admin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make the admin API token (replacing the previous one); printed once, only its hash is kept.",
+            discussion: "The admin API is served on the registration listener; `otter-factory waves init --admin URL --admin-token TOKEN` uses it.")
+
+        @OptionGroup var factory: FactoryOptions
+
+        func run() async throws {
+            try await reportingFactoryErrors {
+                print(try await AdminAPI.createToken(try await factory.openDatabase()))
             }
         }
     }

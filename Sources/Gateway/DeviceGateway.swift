@@ -7,6 +7,7 @@ import Hummingbird
 import NIOCore
 import NIOSSL
 import OtterCrypto
+import TUF
 import Synchronization
 
 /// The request context of the device API: the connection (for its client certificate) and,
@@ -54,9 +55,12 @@ public final class DeviceGateway: Sendable {
         var refusal: String?
     }
 
+    let production: ProductionRepository
+
     public init(factory: FactoryDirectory, database: FactoryDatabase) throws {
         self.factory = factory
         self.database = database
+        production = ProductionRepository(database: database, factory: factory)
         let pem = try readText(factory.pkiDirectory + "/device-ca.crt")
         deviceCASubject = try Certificate(pem: pem).subject
     }
@@ -133,8 +137,8 @@ public final class DeviceGateway: Sendable {
         router.get("/repo/:file") { request, context in try await self.tufMetadata(request, context) }
         // No other download locations: devices pull the repo through the gateway (REFERENCE §3).
         router.post("/ostree/download-urls") { _, _ in Response(status: .noContent) }
-        router.get("/device") { _, context in try self.deviceDocument(context) }
-        router.get("/config") { request, context in try self.config(request, context) }
+        router.get("/device") { _, context in try await self.deviceDocument(context) }
+        router.get("/config") { request, context in try await self.config(request, context) }
         router.post("/certificate/renew") { request, context in try await self.renewCertificate(request, context) }
         router.get("/hub-creds/") { _, context in try self.hubCredentials(context) }
         router.put("/system_info") { request, context in
@@ -169,7 +173,9 @@ public final class DeviceGateway: Sendable {
 
     static let roleFileNames: Set<String> = ["root.json", "timestamp.json", "snapshot.json", "targets.json"]
 
-    /// `<role>.json` and `<N>.<role>.json` of the CI repository, with `x-ats-role-checksum`.
+    /// `<role>.json` and `<N>.<role>.json` with `x-ats-role-checksum`: of the CI repository for
+    /// test devices, of the production repository of their tag (or of their active wave) for
+    /// production devices.
     func tufMetadata(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let identity = try context.device()
         let file = context.parameters.get("file") ?? ""
@@ -178,11 +184,21 @@ public final class DeviceGateway: Sendable {
             || (parts.count == 2 && parts[0].allSatisfy(\.isASCII) && parts[0].allSatisfy(\.isNumber) && parts[0].count <= 9
                 && Self.roleFileNames.contains(String(parts[1])))
         guard valid else { throw HTTPError(.notFound, message: "no TUF metadata named \(file)") }
-        guard !identity.isProduction else {
-            throw HTTPError(.notFound, message: "production TUF repositories are not served by this gateway yet; only test (non-production) devices get the CI repository")
-        }
-        guard let metadata = metadataFile(factory.ciRepositoryPath + "/" + file) else {
-            throw HTTPError(.notFound, message: "the CI repository has no \(file)")
+        let metadata: MetadataFile
+        if identity.isProduction {
+            let tag = request.headers[Self.tagsHeader]?.split(separator: ",").first.map(String.init)
+            guard let tag else {
+                throw HTTPError(.notFound, message: "a production device must send its tag in x-ats-tags to get its production repository")
+            }
+            guard let bytes = try await production.metadata(file, deviceUUID: identity.uuid, tag: tag) else {
+                throw HTTPError(.notFound, message: "the production repository of tag \(tag) has no \(file)")
+            }
+            metadata = MetadataFile(stamp: [], bytes: ByteBuffer(bytes: bytes), checksum: Hex.encode(Digest.sha256(bytes)))
+        } else {
+            guard let ciFile = metadataFile(factory.ciRepositoryPath + "/" + file) else {
+                throw HTTPError(.notFound, message: "the CI repository has no \(file)")
+            }
+            metadata = ciFile
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
@@ -191,6 +207,7 @@ public final class DeviceGateway: Sendable {
     }
 
     static let roleChecksum = HTTPField.Name("x-ats-role-checksum")!
+    static let tagsHeader = HTTPField.Name("x-ats-tags")!
 
     struct MetadataFile: Sendable {
         var stamp: [Int]
@@ -216,12 +233,12 @@ public final class DeviceGateway: Sendable {
     }
 
     /// `GET /device`: the fields DGS and fioup's `whoami` read.
-    func deviceDocument(_ context: GatewayRequestContext) throws -> Response {
+    func deviceDocument(_ context: GatewayRequestContext) async throws -> Response {
         let identity = try context.device()
-        guard let device = try database.device(identity.uuid) else {
+        guard let device = try await database.device(identity.uuid) else {
             throw HTTPError(.unauthorized, message: "device \(identity.uuid) is unknown")
         }
-        let factoryName = (try? database.setting("factory.name")) ?? nil
+        let factoryName = (try? await database.setting("factory.name")) ?? nil
         let document = DeviceDocument(
             uuid: device.uuid, name: device.name, factory: factoryName ?? "", pubkey: device.publicKey,
             is_prod: device.isProduction, created_at: device.createdAt, last_seen: device.lastSeen ?? device.createdAt,
@@ -238,17 +255,27 @@ public final class DeviceGateway: Sendable {
         var tag, target_name, ostree_hash, docker_apps, group_name, hardware_id, update_name, repo_id: String
     }
 
-    /// `GET /config`: 204 without a config, 304 when `If-Modified-Since` is not older.
-    func config(_ request: Request, _ context: GatewayRequestContext) throws -> Response {
+    /// `GET /config`: the device's fioconfig document (`{"<file>":{"Value":…,"Unencrypted":true}}`)
+    /// with its update windows added as `otter-update-windows.toml`; 204 without either, 304
+    /// when `If-Modified-Since` is not older.
+    func config(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let identity = try context.device()
-        guard let config = try database.config(for: identity.uuid) else { return Response(status: .noContent) }
-        let modified = httpDate(config.updatedAt)
+        let stored = try await database.config(for: identity.uuid)
+        let windows = try await database.effectiveWindows(identity.uuid)
+        guard stored != nil || windows != nil else { return Response(status: .noContent) }
+        let modified = httpDate(max(stored?.updatedAt ?? 0, windows?.updatedAt ?? 0))
         var headers = HTTPFields()
         headers[.lastModified] = modified
         headers[.date] = httpDate(Date().timeIntervalSince1970)
         if request.headers[.ifModifiedSince] == modified { return Response(status: .notModified, headers: headers) }
         headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: config.body)))
+        var body = stored.map { Array($0.body.utf8) } ?? Array("{}".utf8)
+        if let windows, !windows.windows.isEmpty, var document = (try? JSONParser().parse(body))?.objectValue {
+            document[UpdateWindow.configFileName] = .object(JSONObject([
+                "Value": .string(UpdateWindow.toml(windows.windows)), "Unencrypted": .bool(true)]))
+            body = JSONWriter.compact(.object(document))
+        }
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     func systemInfo(_ request: Request, _ context: GatewayRequestContext, kind: String,

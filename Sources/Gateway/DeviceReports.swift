@@ -1,5 +1,4 @@
 import FoundationEssentials
-import GRDB
 
 /// A report body that does not follow its schema; the gateway answers 400 with `message` and
 /// stores nothing.
@@ -158,18 +157,18 @@ public struct DeviceEvent: Sendable, Equatable, Codable {
         self.receivedAt = nil
     }
 
-    init(row: Row) {
-        id = row["id"]
-        deviceTime = row["device_time"]
-        type = row["event_type"]
-        typeVersion = row["event_version"]
-        correlationID = row["correlation_id"]
-        targetName = row["target_name"]
-        version = row["version"]
-        success = row["success"]
-        ecu = row["ecu"]
-        details = row["details"]
-        receivedAt = row["received_at"]
+    init(row: SQLRow) {
+        id = row.string("id") ?? ""
+        deviceTime = row.string("device_time") ?? ""
+        type = row.string("event_type") ?? ""
+        typeVersion = row.int("event_version") ?? 0
+        correlationID = row.string("correlation_id") ?? ""
+        targetName = row.string("target_name")
+        version = row.string("version")
+        success = row.bool("success")
+        ecu = row.string("ecu")
+        details = row.string("details")
+        receivedAt = row.double("received_at")
     }
 }
 

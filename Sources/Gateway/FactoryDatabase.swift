@@ -3,30 +3,43 @@ import FoundationEssentials
 import GRDB
 import OtterCrypto
 
-/// The factory's SQLite database (`<factory>/factory.db`, WAL): devices, what they report,
-/// registration tokens and factory settings. The gateway keeps no other state, and the
-/// `otter-factory devices`/`status` commands read the same file.
+/// The factory database: devices, what they report, registration tokens, groups, waves,
+/// production TUF metadata and factory settings, on one of two engines: SQLite
+/// (`<factory>/factory.db`, WAL; the default) or PostgreSQL (`--database postgres://…`). The
+/// gateway keeps no other state, so several gateways can share one PostgreSQL, and the
+/// `otter-factory` commands read the same database.
 ///
 /// Every device row and report is keyed by the device UUID (the CN of its client certificate).
 public final class FactoryDatabase: Sendable {
-    let pool: DatabasePool
-    public let path: String
+    public let engine: any DatabaseEngine
 
-    public init(path: String) throws {
-        self.path = path
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
-        } catch {
-            throw FactoryError("cannot open the factory database \(path): \(error)")
-        }
+    public init(engine: any DatabaseEngine) {
+        self.engine = engine
+    }
+
+    /// The SQLite engine on `path`.
+    public convenience init(path: String) throws {
+        self.init(engine: try SQLiteEngine(path: path, migrator: Self.migrator))
     }
 
     public convenience init(factory: FactoryDirectory) throws {
         try self.init(path: factory.path + "/factory.db")
     }
+
+    /// `location`: nil for the factory's SQLite file, `postgres://…` for PostgreSQL, or
+    /// another SQLite file path.
+    public static func open(_ location: String?, factory: FactoryDirectory?) async throws -> FactoryDatabase {
+        guard let location else {
+            guard let factory else { throw FactoryError("no database given: pass --database postgres://… or a factory directory") }
+            return try FactoryDatabase(factory: factory)
+        }
+        if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+            return FactoryDatabase(engine: try await PostgresEngine(url: location, schema: Self.postgresSchema))
+        }
+        return try FactoryDatabase(path: location)
+    }
+
+    public func close() async { await engine.close() }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -57,20 +70,82 @@ public final class FactoryDatabase: Sendable {
               description TEXT, uses INTEGER NOT NULL DEFAULT 0);
             """)
         }
+        migrator.registerMigration("v2-waves") { db in
+            try db.execute(sql: """
+            ALTER TABLE devices ADD COLUMN windows TEXT;
+            ALTER TABLE devices ADD COLUMN windows_updated_at REAL;
+            """ + Self.waveTables(real: "REAL", blob: "BLOB"))
+        }
         return migrator
+    }
+
+    /// Tables and indexes of issue #11, in the syntax both engines take.
+    static func waveTables(real: String, blob: String) -> String {
+        """
+        CREATE INDEX IF NOT EXISTS devices_by_seen ON devices(is_prod, last_seen);
+        CREATE INDEX IF NOT EXISTS devices_by_group ON devices(group_name, last_seen);
+        CREATE TABLE IF NOT EXISTS device_groups(name TEXT PRIMARY KEY, windows TEXT, created_at \(real) NOT NULL,
+          updated_at \(real) NOT NULL);
+        CREATE TABLE IF NOT EXISTS waves(
+          name TEXT PRIMARY KEY, tag TEXT NOT NULL, version TEXT NOT NULL, state TEXT NOT NULL,
+          ignore_windows INTEGER NOT NULL DEFAULT 0, targets_version INTEGER NOT NULL,
+          created_at \(real) NOT NULL, finished_at \(real));
+        CREATE UNIQUE INDEX IF NOT EXISTS waves_one_active_per_tag ON waves(tag) WHERE state = 'active';
+        CREATE TABLE IF NOT EXISTS wave_targets(wave TEXT NOT NULL, target_name TEXT NOT NULL, PRIMARY KEY(wave, target_name));
+        CREATE TABLE IF NOT EXISTS wave_rollouts(
+          wave TEXT NOT NULL, number INTEGER NOT NULL, created_at \(real) NOT NULL, selection TEXT NOT NULL,
+          devices INTEGER NOT NULL, PRIMARY KEY(wave, number));
+        CREATE TABLE IF NOT EXISTS wave_devices(
+          wave TEXT NOT NULL, device_uuid TEXT NOT NULL, rollout INTEGER NOT NULL, added_at \(real) NOT NULL,
+          PRIMARY KEY(wave, device_uuid));
+        CREATE INDEX IF NOT EXISTS wave_devices_by_device ON wave_devices(device_uuid);
+        CREATE TABLE IF NOT EXISTS tuf_documents(
+          repo TEXT NOT NULL, name TEXT NOT NULL, body \(blob) NOT NULL, PRIMARY KEY(repo, name));
+        """
+    }
+
+    static var postgresSchema: [String] {
+        let v1 = """
+        CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS devices(
+          uuid TEXT PRIMARY KEY, name TEXT NOT NULL, pubkey TEXT NOT NULL, is_prod BIGINT NOT NULL,
+          hardware_id TEXT, group_name TEXT, created_at DOUBLE PRECISION NOT NULL, last_seen DOUBLE PRECISION,
+          tags TEXT, target_name TEXT, ostree_hash TEXT, docker_apps TEXT, windows TEXT,
+          windows_updated_at DOUBLE PRECISION);
+        CREATE TABLE IF NOT EXISTS events(
+          device_uuid TEXT NOT NULL REFERENCES devices(uuid) ON DELETE CASCADE, id TEXT NOT NULL,
+          device_time TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL, event_type TEXT NOT NULL,
+          event_version BIGINT NOT NULL, correlation_id TEXT NOT NULL, target_name TEXT, version TEXT,
+          success BIGINT, ecu TEXT, details TEXT, PRIMARY KEY(device_uuid, id));
+        CREATE INDEX IF NOT EXISTS events_by_time ON events(device_uuid, received_at);
+        CREATE TABLE IF NOT EXISTS apps_states(
+          device_uuid TEXT PRIMARY KEY REFERENCES devices(uuid) ON DELETE CASCADE, device_time TEXT NOT NULL,
+          ostree TEXT, apps TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL);
+        CREATE TABLE IF NOT EXISTS system_info(
+          device_uuid TEXT NOT NULL REFERENCES devices(uuid) ON DELETE CASCADE, kind TEXT NOT NULL,
+          content_type TEXT, body BYTEA NOT NULL, updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY(device_uuid, kind));
+        CREATE TABLE IF NOT EXISTS device_config(
+          device_uuid TEXT PRIMARY KEY REFERENCES devices(uuid) ON DELETE CASCADE, body TEXT NOT NULL,
+          updated_at DOUBLE PRECISION NOT NULL);
+        CREATE TABLE IF NOT EXISTS tokens(
+          hash TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION,
+          allow_production BIGINT NOT NULL, description TEXT, uses BIGINT NOT NULL DEFAULT 0);
+        """ + waveTables(real: "DOUBLE PRECISION", blob: "BYTEA")
+        // One statement per entry (the extended protocol takes one at a time); the integer
+        // columns of the shared tables are BIGINT so bound Int64 values compare and insert as is.
+        return v1.split(separator: ";").map { String($0).replacing("INTEGER", with: "BIGINT") }
+            .filter { $0.contains { !$0.isWhitespace } }
     }
 
     // MARK: Settings
 
-    public func setting(_ key: String) throws -> String? {
-        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    public func setting(_ key: String) async throws -> String? {
+        try await engine.queryOne("SELECT value FROM settings WHERE key = ?", [key])?.string("value")
     }
 
-    public func setSetting(_ key: String, _ value: String) throws {
-        try pool.write { db in
-            try db.execute(sql: "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                           arguments: [key, value])
-        }
+    public func setSetting(_ key: String, _ value: String) async throws {
+        try await engine.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                                 [key, value])
     }
 
     // MARK: Devices
@@ -99,49 +174,45 @@ public final class FactoryDatabase: Sendable {
     /// Records a contact from `identity`: creates the device on first contact (its key is then
     /// the only one accepted for the UUID), and stores the header state and last-seen time.
     public func checkIn(_ identity: DeviceIdentity, state: CheckIn, at now: Double) async throws -> CheckInOutcome {
-        try await pool.write { db in
-            if let key = try String.fetchOne(db, sql: "SELECT pubkey FROM devices WHERE uuid = ?", arguments: [identity.uuid]) {
-                guard key == identity.publicKeyPEM else { return .keyMismatch }
-                try db.execute(sql: """
-                UPDATE devices SET last_seen = ?, tags = coalesce(?, tags), target_name = coalesce(?, target_name),
-                  ostree_hash = coalesce(?, ostree_hash), docker_apps = coalesce(?, docker_apps), is_prod = ?
-                WHERE uuid = ?
-                """, arguments: [now, state.tags, state.targetName, state.ostreeHash, state.dockerApps,
-                                 identity.isProduction, identity.uuid])
-                return .known
-            }
-            try db.execute(sql: """
-            INSERT INTO devices(uuid, name, pubkey, is_prod, created_at, last_seen, tags, target_name, ostree_hash, docker_apps)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [identity.uuid, identity.uuid, identity.publicKeyPEM, identity.isProduction, now, now,
-                             state.tags, state.targetName, state.ostreeHash, state.dockerApps])
-            return .created
-        }
+        let created = try await engine.query("""
+        INSERT INTO devices(uuid, name, pubkey, is_prod, created_at, last_seen, tags, target_name, ostree_hash, docker_apps)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uuid) DO NOTHING RETURNING uuid
+        """, [identity.uuid, identity.uuid, identity.publicKeyPEM, identity.isProduction, now, now,
+              state.tags, state.targetName, state.ostreeHash, state.dockerApps])
+        if !created.isEmpty { return .created }
+        let updated = try await engine.query("""
+        UPDATE devices SET last_seen = ?, tags = coalesce(?, tags), target_name = coalesce(?, target_name),
+          ostree_hash = coalesce(?, ostree_hash), docker_apps = coalesce(?, docker_apps), is_prod = ?
+        WHERE uuid = ? AND pubkey = ? RETURNING uuid
+        """, [now, state.tags, state.targetName, state.ostreeHash, state.dockerApps, identity.isProduction,
+              identity.uuid, identity.publicKeyPEM])
+        return updated.isEmpty ? .keyMismatch : .known
     }
 
     /// A device registered through `POST /devices` (before it ever connects).
     public func registerDevice(_ identity: DeviceIdentity, name: String, hardwareID: String?, group: String?, tag: String?,
-                               at now: Double) throws {
-        try pool.write { db in
-            try db.execute(sql: """
-            INSERT INTO devices(uuid, name, pubkey, is_prod, hardware_id, group_name, created_at, tags)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [identity.uuid, name, identity.publicKeyPEM, identity.isProduction, hardwareID, group, now, tag])
-        }
+                               at now: Double) async throws {
+        try await engine.execute("""
+        INSERT INTO devices(uuid, name, pubkey, is_prod, hardware_id, group_name, created_at, tags)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """, [identity.uuid, name, identity.publicKeyPEM, identity.isProduction, hardwareID, group, now, tag])
     }
 
-    public func device(_ uuid: String) throws -> DeviceRecord? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE uuid = ?", arguments: [uuid]).map(DeviceRecord.init(row:))
-        }
+    public func device(_ uuid: String) async throws -> DeviceRecord? {
+        try await engine.queryOne("SELECT * FROM devices WHERE uuid = ?", [uuid]).map(DeviceRecord.init(row:))
     }
 
-    /// Every device, newest contact first; with `tag`, only devices whose reported tags include it.
-    public func devices(tag: String? = nil) throws -> [DeviceRecord] {
-        let all = try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY coalesce(last_seen, created_at) DESC, uuid")
-                .map(DeviceRecord.init(row:))
+    /// Every device, newest contact first; with `tag`, only devices whose reported tags
+    /// include it; with `group`, only that group's.
+    public func devices(tag: String? = nil, group: String? = nil) async throws -> [DeviceRecord] {
+        var sql = "SELECT * FROM devices"
+        var arguments: [any SQLBindable] = []
+        if let group {
+            sql += " WHERE group_name = ?"
+            arguments.append(group)
         }
+        sql += " ORDER BY coalesce(last_seen, created_at) DESC, uuid"
+        let all = try await engine.query(sql, arguments).map(DeviceRecord.init(row:))
         guard let tag else { return all }
         return all.filter { $0.tags.contains(tag) }
     }
@@ -149,87 +220,71 @@ public final class FactoryDatabase: Sendable {
     // MARK: Reports
 
     /// Stores events; an event id already stored for the device is ignored (devices resend
-    /// after a lost answer). Returns how many were new.
+    /// after a lost answer). Returns how many were new. Events of one batch are received
+    /// 1 µs apart, so `received_at` alone orders them.
     @discardableResult
     public func record(events: [DeviceEvent], for uuid: String, at now: Double) async throws -> Int {
-        try await pool.write { db in
-            var added = 0
-            for event in events {
-                try db.execute(sql: """
-                INSERT OR IGNORE INTO events(device_uuid, id, device_time, received_at, event_type, event_version,
-                  correlation_id, target_name, version, success, ecu, details)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [uuid, event.id, event.deviceTime, now, event.type, event.typeVersion, event.correlationID,
-                                 event.targetName, event.version, event.success, event.ecu, event.details])
-                added += db.changesCount
-            }
-            return added
+        var added = 0
+        for (index, event) in events.enumerated() {
+            added += try await engine.query("""
+            INSERT INTO events(device_uuid, id, device_time, received_at, event_type, event_version,
+              correlation_id, target_name, version, success, ecu, details)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_uuid, id) DO NOTHING RETURNING id
+            """, [uuid, event.id, event.deviceTime, now + Double(index) * 1e-6, event.type, event.typeVersion,
+                  event.correlationID, event.targetName, event.version, event.success, event.ecu, event.details]).count
         }
+        return added
     }
 
-    public func events(for uuid: String, limit: Int = 20) throws -> [DeviceEvent] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: """
-            SELECT * FROM events WHERE device_uuid = ? ORDER BY received_at DESC, rowid DESC LIMIT ?
-            """, arguments: [uuid, limit]).map(DeviceEvent.init(row:))
-        }
+    public func events(for uuid: String, limit: Int = 20) async throws -> [DeviceEvent] {
+        try await engine.query("SELECT * FROM events WHERE device_uuid = ? ORDER BY received_at DESC, id DESC LIMIT ?",
+                               [uuid, limit]).map(DeviceEvent.init(row:))
     }
 
     public func record(appsStates: AppsStates, for uuid: String, at now: Double) async throws {
-        try await pool.write { db in
-            try db.execute(sql: """
-            INSERT INTO apps_states(device_uuid, device_time, ostree, apps, received_at) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT(device_uuid) DO UPDATE SET device_time = excluded.device_time, ostree = excluded.ostree,
-              apps = excluded.apps, received_at = excluded.received_at
-            """, arguments: [uuid, appsStates.deviceTime, appsStates.ostree, appsStates.appsJSON, now])
-        }
+        try await engine.execute("""
+        INSERT INTO apps_states(device_uuid, device_time, ostree, apps, received_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT(device_uuid) DO UPDATE SET device_time = excluded.device_time, ostree = excluded.ostree,
+          apps = excluded.apps, received_at = excluded.received_at
+        """, [uuid, appsStates.deviceTime, appsStates.ostree, appsStates.appsJSON, now])
     }
 
-    public func appsStates(for uuid: String) throws -> AppsStates? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM apps_states WHERE device_uuid = ?", arguments: [uuid]).map {
-                AppsStates(deviceTime: $0["device_time"], ostree: $0["ostree"], appsJSON: $0["apps"], receivedAt: $0["received_at"])
-            }
+    public func appsStates(for uuid: String) async throws -> AppsStates? {
+        try await engine.queryOne("SELECT * FROM apps_states WHERE device_uuid = ?", [uuid]).map {
+            AppsStates(deviceTime: $0.string("device_time") ?? "", ostree: $0.string("ostree"), appsJSON: $0.string("apps") ?? "{}",
+                       receivedAt: $0.double("received_at"))
         }
     }
 
     /// `hardware` (`PUT /system_info`), `network` or `config`.
     public func record(systemInfo body: [UInt8], kind: String, contentType: String?, for uuid: String, at now: Double) async throws {
-        try await pool.write { db in
-            try db.execute(sql: """
-            INSERT INTO system_info(device_uuid, kind, content_type, body, updated_at) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT(device_uuid, kind) DO UPDATE SET content_type = excluded.content_type, body = excluded.body,
-              updated_at = excluded.updated_at
-            """, arguments: [uuid, kind, contentType, Data(body), now])
-        }
+        try await engine.execute("""
+        INSERT INTO system_info(device_uuid, kind, content_type, body, updated_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT(device_uuid, kind) DO UPDATE SET content_type = excluded.content_type, body = excluded.body,
+          updated_at = excluded.updated_at
+        """, [uuid, kind, contentType, body, now])
     }
 
-    public func systemInfo(for uuid: String) throws -> [String: String] {
-        try pool.read { db in
-            var result: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT kind, body FROM system_info WHERE device_uuid = ?", arguments: [uuid]) {
-                let body: Data = row["body"]
-                result[row["kind"]] = String(decoding: body, as: UTF8.self)
-            }
-            return result
+    public func systemInfo(for uuid: String) async throws -> [String: String] {
+        var result: [String: String] = [:]
+        for row in try await engine.query("SELECT kind, body FROM system_info WHERE device_uuid = ?", [uuid]) {
+            result[row.string("kind") ?? ""] = String(decoding: row.bytes("body") ?? [], as: UTF8.self)
         }
+        return result
     }
 
     /// The fioconfig document for a device and when it last changed, if any.
-    public func config(for uuid: String) throws -> (body: String, updatedAt: Double)? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT body, updated_at FROM device_config WHERE device_uuid = ?", arguments: [uuid])
-                .map { ($0["body"], $0["updated_at"]) }
+    public func config(for uuid: String) async throws -> (body: String, updatedAt: Double)? {
+        try await engine.queryOne("SELECT body, updated_at FROM device_config WHERE device_uuid = ?", [uuid]).map {
+            ($0.string("body") ?? "{}", $0.double("updated_at") ?? 0)
         }
     }
 
-    public func setConfig(_ body: String, for uuid: String, at now: Double) throws {
-        try pool.write { db in
-            try db.execute(sql: """
-            INSERT INTO device_config(device_uuid, body, updated_at) VALUES (?, ?, ?)
-            ON CONFLICT(device_uuid) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at
-            """, arguments: [uuid, body, now])
-        }
+    public func setConfig(_ body: String, for uuid: String, at now: Double) async throws {
+        try await engine.execute("""
+        INSERT INTO device_config(device_uuid, body, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT(device_uuid) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at
+        """, [uuid, body, now])
     }
 
     // MARK: Fleet status
@@ -246,39 +301,48 @@ public final class FactoryDatabase: Sendable {
         public var rolledBack: Int
     }
 
-    public func status() throws -> Status {
-        let devices = try devices()
+    /// SQL: the latest event with an outcome of each device (`success`, `details`, `device_uuid`).
+    static let latestOutcomes = """
+    SELECT device_uuid, success, details FROM (
+      SELECT device_uuid, success, details,
+        ROW_NUMBER() OVER (PARTITION BY device_uuid ORDER BY received_at DESC, id DESC) AS position
+      FROM events WHERE success IS NOT NULL) latest WHERE position = 1
+    """
+
+    public func status() async throws -> Status {
         var byTarget: [String: Int] = [:]
         var byTag: [String: Int] = [:]
-        for device in devices {
-            byTarget[device.targetName ?? "unknown", default: 0] += 1
-            for tag in device.tags { byTag[tag, default: 0] += 1 }
+        var devices = 0
+        for row in try await engine.query("SELECT target_name, tags, count(*) AS n FROM devices GROUP BY target_name, tags") {
+            let count = row.int("n") ?? 0
+            devices += count
+            byTarget[row.string("target_name") ?? "unknown", default: 0] += count
+            for tag in DeviceRecord.list(row.string("tags")) { byTag[tag, default: 0] += count }
         }
-        let latest = try pool.read { db in
-            try Row.fetchAll(db, sql: """
-            SELECT e.device_uuid, e.success, e.details FROM events e
-            WHERE e.success IS NOT NULL AND e.rowid = (
-              SELECT rowid FROM events WHERE device_uuid = e.device_uuid AND success IS NOT NULL
-              ORDER BY received_at DESC, rowid DESC LIMIT 1)
-            """).map { (success: ($0["success"] as Bool?) ?? true, details: ($0["details"] as String?) ?? "") }
-        }
-        let failures = latest.filter { !$0.success }
-        return Status(devices: devices.count, byTarget: byTarget, byTag: byTag, failed: failures.count,
-                      rolledBack: failures.filter { $0.details.lowercased().contains("rollback") || $0.details.lowercased().contains("rolled back") }.count)
+        let failures = try await engine.query(Self.latestOutcomes).filter { $0.bool("success") == false }
+        return Status(devices: devices, byTarget: byTarget, byTag: byTag, failed: failures.count,
+                      rolledBack: failures.filter { Self.mentionsRollback($0.string("details")) }.count)
+    }
+
+    static func mentionsRollback(_ details: String?) -> Bool {
+        let text = (details ?? "").lowercased()
+        return text.contains("rollback") || text.contains("rolled back")
     }
 
     // MARK: Registration tokens
 
     /// Stores a new token (only its SHA-256) and returns it; it is shown once.
-    public func createToken(expiresAt: Double?, allowProduction: Bool, description: String?, at now: Double) throws -> String {
+    public func createToken(expiresAt: Double?, allowProduction: Bool, description: String?, at now: Double) async throws -> String {
+        let token = Self.randomToken()
+        try await engine.execute("INSERT INTO tokens(hash, created_at, expires_at, allow_production, description) VALUES (?, ?, ?, ?, ?)",
+                                 [Self.tokenHash(token), now, expiresAt, allowProduction, description])
+        return token
+    }
+
+    static func randomToken() -> String {
         var random = [UInt8](repeating: 0, count: 24)
         for index in random.indices { random[index] = UInt8.random(in: 0...255) }
-        let token = Hex.encode(random)
-        try pool.write { db in
-            try db.execute(sql: "INSERT INTO tokens(hash, created_at, expires_at, allow_production, description) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [Self.tokenHash(token), now, expiresAt, allowProduction, description])
-        }
-        return token
+        return Hex.encode(random)
     }
 
     public struct TokenGrant: Sendable, Equatable {
@@ -286,15 +350,10 @@ public final class FactoryDatabase: Sendable {
     }
 
     /// The grant of a valid, unexpired token (its use is counted), or nil.
-    public func useToken(_ token: String, at now: Double) throws -> TokenGrant? {
-        let hash = Self.tokenHash(token)
-        return try pool.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT expires_at, allow_production FROM tokens WHERE hash = ?", arguments: [hash])
-            else { return nil }
-            if let expires: Double = row["expires_at"], expires < now { return nil }
-            try db.execute(sql: "UPDATE tokens SET uses = uses + 1 WHERE hash = ?", arguments: [hash])
-            return TokenGrant(allowProduction: row["allow_production"])
-        }
+    public func useToken(_ token: String, at now: Double) async throws -> TokenGrant? {
+        try await engine.queryOne("""
+        UPDATE tokens SET uses = uses + 1 WHERE hash = ? AND (expires_at IS NULL OR expires_at >= ?) RETURNING allow_production
+        """, [Self.tokenHash(token), now]).map { TokenGrant(allowProduction: $0.bool("allow_production") ?? false) }
     }
 
     static func tokenHash(_ token: String) -> String { Hex.encode(Digest.sha256(Array(token.utf8))) }
@@ -315,19 +374,23 @@ public struct DeviceRecord: Sendable, Codable, Equatable {
     public var ostreeHash: String?
     public var dockerApps: [String]
 
-    init(row: Row) {
-        uuid = row["uuid"]
-        name = row["name"]
-        publicKey = row["pubkey"]
-        isProduction = row["is_prod"]
-        hardwareID = row["hardware_id"]
-        group = row["group_name"]
-        createdAt = row["created_at"]
-        lastSeen = row["last_seen"]
-        tags = Self.list(row["tags"])
-        targetName = row["target_name"]
-        ostreeHash = row["ostree_hash"]
-        dockerApps = Self.list(row["docker_apps"])
+    /// Update windows set on this device itself (they override its group's).
+    public var windows: [String]?
+
+    init(row: SQLRow) {
+        uuid = row.string("uuid") ?? ""
+        name = row.string("name") ?? ""
+        publicKey = row.string("pubkey") ?? ""
+        isProduction = row.bool("is_prod") ?? false
+        hardwareID = row.string("hardware_id")
+        group = row.string("group_name")
+        createdAt = row.double("created_at") ?? 0
+        lastSeen = row.double("last_seen")
+        tags = Self.list(row.string("tags"))
+        targetName = row.string("target_name")
+        ostreeHash = row.string("ostree_hash")
+        dockerApps = Self.list(row.string("docker_apps"))
+        windows = row.string("windows").map(UpdateWindow.decodeList)
     }
 
     static func list(_ text: String?) -> [String] {

@@ -31,9 +31,13 @@ public struct GatewayServer: Sendable {
     public var registrationAddress: Address?
     /// The URL devices reach the gateway at (goes into their config at registration).
     public var gatewayURL: String
+    /// nil: the factory's SQLite file; `postgres://…`: a shared PostgreSQL database.
+    public var database: String?
 
-    public init(factory: FactoryDirectory, deviceAddress: Address, registrationAddress: Address?, gatewayURL: String? = nil) {
+    public init(factory: FactoryDirectory, deviceAddress: Address, registrationAddress: Address?, gatewayURL: String? = nil,
+                database: String? = nil) {
         self.factory = factory
+        self.database = database
         self.deviceAddress = deviceAddress
         self.registrationAddress = registrationAddress
         self.gatewayURL = gatewayURL ?? "https://\(deviceAddress)"
@@ -64,9 +68,9 @@ public struct GatewayServer: Sendable {
 
     /// Serves until SIGTERM or SIGINT; `onListening` is called once per listener with its address.
     public func run(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
-        let database = try FactoryDatabase(factory: factory)
+        let database = try await FactoryDatabase.open(self.database, factory: factory)
         let gateway = try DeviceGateway(factory: factory, database: database)
-        let registrar = try Registrar(factory: factory, database: database, gatewayURL: gatewayURL)
+        let registrar = try await Registrar(factory: factory, database: database, gatewayURL: gatewayURL)
         var logger = Logger(label: "otter-factory")
         logger.logLevel = .warning
 
@@ -79,12 +83,14 @@ public struct GatewayServer: Sendable {
             logger: logger)
         var services: [any Service] = [deviceApp]
         if let registrationAddress {
+            let registrationRouter = registrar.makeRouter()
+            AdminAPI(database: database, factory: factory).add(to: registrationRouter)
             let registrationApp = Application(
-                router: registrar.makeRouter(),
+                router: registrationRouter,
                 server: try .tls(.http1(), tlsConfiguration: tlsConfiguration(requireClientCertificate: false)),
                 configuration: ApplicationConfiguration(address: .hostname(registrationAddress.host, port: registrationAddress.port),
                                                         serverName: "otter-factory", reuseAddress: true),
-                onServerRunning: { _ in onListening("registration https://\(registrationAddress)") },
+                onServerRunning: { _ in onListening("registration and admin API https://\(registrationAddress)") },
                 logger: logger)
             services.append(registrationApp)
         }

@@ -15,7 +15,7 @@ public final class Registrar: Sendable {
     let database: FactoryDatabase
     public static let certificateValidityDays = 7300
 
-    public init(factory: FactoryDirectory, database: FactoryDatabase, gatewayURL: String) throws {
+    public init(factory: FactoryDirectory, database: FactoryDatabase, gatewayURL: String) async throws {
         let root = try Certificate(pem: try readText(factory.pkiDirectory + "/root.crt"))
         guard let name = root.subject["O"] else {
             throw FactoryError("the factory root CA \(root.subject) has no O (the factory name)")
@@ -26,7 +26,7 @@ public final class Registrar: Sendable {
                                             key: ECDSAP256PrivateKey(pem: try readText(factory.pkiDirectory + "/device-ca.key")))
         self.database = database
         self.gatewayURL = gatewayURL
-        try database.setSetting("factory.name", name)
+        try await database.setSetting("factory.name", name)
     }
 
     /// A registration refused, with the HTTP status to answer.
@@ -46,12 +46,12 @@ public final class Registrar: Sendable {
                                            "use-ostree-server", "sota-config-dir"]
 
     /// Checks the token and the request and issues the device certificate.
-    public func register(body: [UInt8], token: String?, at now: Double = Date().timeIntervalSince1970) throws(Refusal) -> Issued {
+    public func register(body: [UInt8], token: String?, at now: Double = Date().timeIntervalSince1970) async throws(Refusal) -> Issued {
         guard let token, !token.isEmpty else {
             throw Refusal(status: 401, message: "no OSF-TOKEN header; create a token with `otter-factory tokens create`")
         }
         let grant: FactoryDatabase.TokenGrant?
-        do { grant = try database.useToken(token, at: now) } catch {
+        do { grant = try await database.useToken(token, at: now) } catch {
             throw Refusal(status: 500, message: "cannot check the token: \(error)")
         }
         guard let grant else {
@@ -113,13 +113,13 @@ public final class Registrar: Sendable {
         } catch {
             throw Refusal(status: 500, message: "cannot issue the certificate: \(error)")
         }
-        if (try? database.device(uuid)) != nil {
+        if (try? await database.device(uuid)) != nil {
             throw Refusal(status: 409, message: "device \(uuid) is already registered; register with a new uuid")
         }
         let tag = try text("tag")
         let hardwareID = try text("hardware-id")
         do {
-            try database.registerDevice(identity, name: name, hardwareID: hardwareID, group: try text("group"), tag: tag, at: now)
+            try await database.registerDevice(identity, name: name, hardwareID: hardwareID, group: try text("group"), tag: tag, at: now)
         } catch {
             throw Refusal(status: 409, message: "cannot record device \(uuid): \(error)")
         }
@@ -149,7 +149,7 @@ public final class Registrar: Sendable {
             let token = HTTPField.Name("OSF-TOKEN").flatMap { request.headers[$0] }
             let issued: Issued
             do throws(Refusal) {
-                issued = try self.register(body: Array(buffer.readableBytesView), token: token)
+                issued = try await self.register(body: Array(buffer.readableBytesView), token: token)
             } catch {
                 throw HTTPError(HTTPResponse.Status(code: error.status), message: error.message)
             }

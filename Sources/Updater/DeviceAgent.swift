@@ -2,6 +2,7 @@ import ComposeApps
 import FoundationEssentials
 import HTTP
 import OSTree
+import OtterCrypto
 import TUF
 
 /// Everything the device side needs, built from the configuration: the state database, the OS,
@@ -86,7 +87,8 @@ public struct DeviceAgent: Sendable {
                                      store: store, tag: config.device.tag)
         let feed = TargetFeed(trustedDirectory: config.paths.tufDirectory,
                               shippedRootDirectory: Self.inside(sysroot, "/usr/lib/otter/tuf"),
-                              metadataURL: tufURL, transport: transport)
+                              metadataURL: tufURL, transport: transport,
+                              production: Self.isProductionCertificate(tls.clientCertificatePath))
         updater = Updater(executor: executor, source: feed,
                           selection: TargetSelection(hardwareId: hardwareID, tags: config.device.tag.map { [$0] } ?? []))
     }
@@ -110,6 +112,13 @@ public struct DeviceAgent: Sendable {
             "x-ats-ostreehash": current?.osCommit ?? "unknown",
             "x-ats-dockerapps": current.map { $0.apps.map(\.name).joined(separator: ",") } ?? "unknown",
         ]
+    }
+
+    /// Whether the gateway client certificate carries businessCategory=production; nil without one.
+    static func isProductionCertificate(_ path: String?) -> Bool? {
+        guard let path, let data = FileManager.default.contents(atPath: path),
+              let certificate = try? Certificate(pem: String(decoding: data, as: UTF8.self)) else { return nil }
+        return certificate.subject["businessCategory"] == "production"
     }
 
     static func inside(_ root: String, _ path: String) -> String {

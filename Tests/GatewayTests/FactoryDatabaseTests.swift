@@ -1,36 +1,122 @@
 import Foundation
+import Factory
 import Gateway
 import Testing
 
-/// The database and schema checks without a server.
+/// The database layer on both engines (SQLite and PostgreSQL), and the schema checks.
 @Suite struct FactoryDatabaseTests {
-    func database() throws -> FactoryDatabase {
-        try FactoryDatabase(path: NSTemporaryDirectory() + "factory-\(UUID().uuidString).db")
-    }
-
-    @Test func tokensExpireAndOnlyTheirHashIsStored() throws {
-        let db = try database()
+    @Test(arguments: TestDatabases.engines)
+    func tokensExpireAndOnlyTheirHashIsStored(_ kind: DatabaseKind) async throws {
+        let db = try await TestDatabases.open(kind)
         let now = 1_800_000_000.0
-        let token = try db.createToken(expiresAt: now + 86400, allowProduction: false, description: "line 3", at: now)
-        #expect(try db.useToken(token, at: now + 10)?.allowProduction == false)
-        #expect(try db.useToken(token, at: now + 86401) == nil)
-        #expect(try db.useToken(token + "x", at: now) == nil)
-        let contents = try Data(contentsOf: URL(fileURLWithPath: db.path))
-        #expect(contents.range(of: Data(token.utf8)) == nil)
+        let token = try await db.createToken(expiresAt: now + 86400, allowProduction: false, description: "line 3", at: now)
+        #expect(try await db.useToken(token, at: now + 10)?.allowProduction == false)
+        #expect(try await db.useToken(token, at: now + 86401) == nil)
+        #expect(try await db.useToken(token + "x", at: now) == nil)
+        let production = try await db.createToken(expiresAt: nil, allowProduction: true, description: nil, at: now)
+        #expect(try await db.useToken(production, at: now + 1e9)?.allowProduction == true)
+        let stored = try await db.engine.query("SELECT hash FROM tokens").compactMap { $0.string("hash") }
+        #expect(stored.count == 2 && !stored.contains(token))
+        if let sqlite = db.engine as? SQLiteEngine {
+            let contents = try Data(contentsOf: URL(fileURLWithPath: sqlite.path))
+            #expect(contents.range(of: Data(token.utf8)) == nil)
+        }
+        await db.close()
     }
 
-    @Test func aUUIDKeepsTheKeyItWasFirstSeenWith() async throws {
-        let db = try database()
+    @Test(arguments: TestDatabases.engines)
+    func reportsAndStatusRoundTrip(_ kind: DatabaseKind) async throws {
+        let db = try await TestDatabases.open(kind)
+        let a = DeviceIdentity(uuid: "dev-a", isProduction: true, publicKeyPEM: "key-1")
+        #expect(try await db.checkIn(a, state: .init(tags: "main,beta", targetName: "t-1"), at: 5) == .created)
+        try await db.registerDevice(DeviceIdentity(uuid: "dev-b", isProduction: false, publicKeyPEM: "k"), name: "bee", hardwareID: "hw",
+                                    group: nil, tag: "main", at: 6)
+        let events = try DeviceEvent.parseAll(Array(#"""
+        [{"id":"1","deviceTime":"2026-12-01T10:00:00Z","eventType":{"id":"EcuInstallationCompleted","version":0},"event":{"correlationId":"t-1","success":true,"targetName":"t-1","version":"1"}},
+         {"id":"2","deviceTime":"2026-12-01T10:01:00Z","eventType":{"id":"EcuInstallationCompleted","version":0},"event":{"correlationId":"t-2","success":false,"targetName":"t-2","version":"2","details":"health check failed; rolled back"}}]
+        """#.utf8))
+        #expect(try await db.record(events: events, for: "dev-a", at: 7) == 2)
+        #expect(try await db.record(events: events, for: "dev-a", at: 8) == 0)
+        #expect(try await db.events(for: "dev-a").map(\.id) == ["2", "1"])
+        try await db.record(appsStates: AppsStates(deviceTime: "2026-12-01T10:00:00Z", ostree: "abc", appsJSON: "{}"), for: "dev-a", at: 9)
+        #expect(try await db.appsStates(for: "dev-a")?.ostree == "abc")
+        try await db.record(systemInfo: Array("{\"cpu\":1}".utf8), kind: "hardware", contentType: "application/json", for: "dev-a", at: 9)
+        #expect(try await db.systemInfo(for: "dev-a") == ["hardware": "{\"cpu\":1}"])
+        try await db.setConfig("{}", for: "dev-a", at: 10)
+        #expect(try await db.config(for: "dev-a")?.updatedAt == 10)
+        try await db.setSetting("factory.name", "acme")
+        try await db.setSetting("factory.name", "acme2")
+        #expect(try await db.setting("factory.name") == "acme2")
+        let status = try await db.status()
+        #expect(status.devices == 2)
+        #expect(status.byTag == ["main": 2, "beta": 1])
+        #expect(status.byTarget == ["t-1": 1, "unknown": 1])
+        #expect(status.failed == 1 && status.rolledBack == 1)
+        #expect(try await db.devices(tag: "beta").map(\.uuid) == ["dev-a"])
+        await db.close()
+    }
+
+    @Test(arguments: TestDatabases.engines)
+    func groupsAndWindowsReachTheDevice(_ kind: DatabaseKind) async throws {
+        let db = try await TestDatabases.open(kind)
+        _ = try await db.checkIn(DeviceIdentity(uuid: "dev-a", isProduction: true, publicKeyPEM: "k"), state: .init(), at: 1)
+        _ = try await db.checkIn(DeviceIdentity(uuid: "dev-b", isProduction: true, publicKeyPEM: "k"), state: .init(), at: 1)
+        #expect(try await db.effectiveWindows("dev-a") == nil)
+        try await db.createGroup("night", at: 2)
+        await #expect(throws: FactoryError.self) { try await db.createGroup("night", at: 2) }
+        try await db.setGroupWindows("night", windows: ["Mon-Fri 02:00-04:00", "Sat,Sun  22:00-06:00"], at: 3)
+        #expect(try await db.setGroup(["dev-a", "dev-b", "dev-x"], group: "night", at: 4) == ["dev-x"])
+        #expect(try await db.effectiveWindows("dev-a")?.windows == ["Mon-Fri 02:00-04:00", "Sat,Sun 22:00-06:00"])
+        try await db.setDeviceWindows("dev-b", windows: ["* 12:00-13:00"], at: 5)
+        #expect(try await db.effectiveWindows("dev-b")?.windows == ["* 12:00-13:00"])
+        #expect(try await db.effectiveWindows("dev-b")?.updatedAt == 5)
+        try await db.setDeviceWindows("dev-b", windows: nil, at: 6)
+        #expect(try await db.effectiveWindows("dev-b")?.windows == ["Mon-Fri 02:00-04:00", "Sat,Sun 22:00-06:00"])
+        let bad = await #expect(throws: FactoryError.self) { try await db.setGroupWindows("night", windows: ["Mon-Fri 2:00-04:00"], at: 7) }
+        #expect(bad?.description.contains("is not HH:MM-HH:MM") == true)
+        let groups = try await db.groups()
+        #expect(groups.map(\.name) == ["night"] && groups.first?.devices == 2)
+        #expect(groups.first?.windows == ["Mon-Fri 02:00-04:00", "Sat,Sun 22:00-06:00"])
+        await #expect(throws: FactoryError.self) { try await db.deleteGroup("night") }
+        try await db.createGroup("empty", at: 8)
+        try await db.deleteGroup("empty")
+        #expect(try await db.groups().map(\.name) == ["night"])
+        #expect(try await db.devices(group: "night").count == 2)
+        await db.close()
+    }
+
+    @Test func updateWindowsParseDaysRangesAndMidnight() throws {
+        let weekdays = try UpdateWindow(parsing: "Mon-Fri 02:00-04:00")
+        #expect(weekdays.days == Set(0...4))
+        #expect(weekdays.contains(weekday: 0, minute: 150) && !weekdays.contains(weekday: 5, minute: 150))
+        #expect(!weekdays.contains(weekday: 0, minute: 240))
+        let night = try UpdateWindow(parsing: "Sat,Sun 23:00-01:30")
+        #expect(night.contains(weekday: 6, minute: 23 * 60 + 30))
+        #expect(night.contains(weekday: 0, minute: 60))      // Monday 01:00 belongs to Sunday's window
+        #expect(!night.contains(weekday: 5, minute: 60))     // Saturday 01:00: Friday has no window
+        #expect(try UpdateWindow(parsing: "Fri-Mon 10:00-11:00").days == [4, 5, 6, 0])
+        #expect(try UpdateWindow(parsing: "* 00:00-23:59").days.count == 7)
+        for bad in ["Mon-Fri", "Mon-Fri 02:00", "Mo 02:00-03:00", "Mon 24:00-01:00", "Mon 02:00-02:00", "Mon 2:00-03:00", "Mon,,Tue 01:00-02:00"] {
+            #expect(throws: FactoryError.self, "\(bad)") { try UpdateWindow(parsing: bad) }
+        }
+        #expect(UpdateWindow.toml(["Mon-Fri 02:00-04:00", "* 12:00-13:00"])
+            == "[update]\nwindows = [\"Mon-Fri 02:00-04:00\", \"* 12:00-13:00\"]\n")
+    }
+
+    @Test(arguments: TestDatabases.engines)
+    func aUUIDKeepsTheKeyItWasFirstSeenWith(_ kind: DatabaseKind) async throws {
+        let db = try await TestDatabases.open(kind)
         let a = DeviceIdentity(uuid: "dev-a", isProduction: false, publicKeyPEM: "key-1")
         #expect(try await db.checkIn(a, state: .init(tags: "main"), at: 1) == .created)
         #expect(try await db.checkIn(a, state: .init(targetName: "t1"), at: 2) == .known)
         var impostor = a
         impostor.publicKeyPEM = "key-2"
         #expect(try await db.checkIn(impostor, state: .init(targetName: "evil"), at: 3) == .keyMismatch)
-        let record = try #require(try db.device("dev-a"))
+        let record = try #require(try await db.device("dev-a"))
         #expect(record.tags == ["main"])
         #expect(record.targetName == "t1")
         #expect(record.lastSeen == 2)
+        await db.close()
     }
 
     @Test func eventsFollowTheAktualizrSchema() throws {

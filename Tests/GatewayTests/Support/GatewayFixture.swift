@@ -10,13 +10,16 @@ final class GatewayFixture: @unchecked Sendable {
     var port = 0
     var registrationPort = 0
     var server: Process?
+    /// `--database` of the server and CLI: nil for the factory's SQLite file, or a PostgreSQL URL.
+    let database: String?
     static let factoryName = "acme"
 
     static func binary(_ name: String) -> String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
-    init() throws {
+    init(database: String? = nil) throws {
+        self.database = database
         dir = NSTemporaryDirectory() + "otter-gateway-\(UUID().uuidString)"
         factory = dir + "/factory"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -43,7 +46,7 @@ final class GatewayFixture: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary("otter-factory"))
         process.arguments = ["serve", "--factory", factory, "--listen", "127.0.0.1:\(port)",
-                             "--register-listen", "127.0.0.1:\(registrationPort)"]
+                             "--register-listen", "127.0.0.1:\(registrationPort)"] + (database.map { ["--database", $0] } ?? [])
         FileManager.default.createFile(atPath: dir + "/serve.log", contents: nil)
         let log = FileHandle(forWritingAtPath: dir + "/serve.log")!
         log.seekToEndOfFile()
@@ -145,7 +148,7 @@ final class GatewayFixture: @unchecked Sendable {
     /// `otter-factory` with `--factory` appended; returns stdout (stderr on failure).
     @discardableResult
     func factoryCLI(_ args: [String]) throws -> String {
-        let result = try runProcess(Self.binary("otter-factory"), args + ["--factory", factory])
+        let result = try runProcess(Self.binary("otter-factory"), args + ["--factory", factory] + (database.map { ["--database", $0] } ?? []))
         guard result.status == 0 else { throw FixtureError("otter-factory \(args.joined(separator: " ")): \(result.err)") }
         return result.out
     }
