@@ -22,6 +22,8 @@ import TestSupport
         }
         let config = try read(dest + "/usr/lib/otter/conf.d/10-bootloader.toml")
         #expect(config.contains("backend = \"grub\""))
+        // The key the configuration loader reads for the grub backend (an unknown key is only a warning).
+        #expect(config.contains("\ngrubenv = \"/boot/efi/EFI/BOOT/grubenv\"\n"))
         #expect(!config.contains("@"), "every placeholder replaced")
     }
 
