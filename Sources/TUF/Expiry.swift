@@ -54,7 +54,7 @@ public struct Timestamp: Comparable, Sendable, CustomStringConvertible {
     }
 
     // Howard Hinnant's days_from_civil / civil_from_days.
-    static func daysFromCivil(_ year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
+    public static func daysFromCivil(_ year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -63,7 +63,7 @@ public struct Timestamp: Comparable, Sendable, CustomStringConvertible {
         return era * 146097 + doe - 719468
     }
 
-    static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
+    public static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
         let z = days + 719468
         let era = (z >= 0 ? z : z - 146096) / 146097
         let doe = z - era * 146097

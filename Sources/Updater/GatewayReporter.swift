@@ -202,16 +202,6 @@ struct NetworkInfo: Encodable, Equatable {
     }
 }
 
-/// `2026-12-01T10:00:00Z`.
-func rfc3339(_ date: Date) -> String {
-    var time = time_t(date.timeIntervalSince1970.rounded(.down))
-    var parts = tm()
-    gmtime_r(&time, &parts)
-    var buffer = [CChar](repeating: 0, count: 32)
-    let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
-    return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
 /// What the daemon has told the gateway in this process: system info once, the config and the
 /// apps states again only when they changed.
 public struct GatewayReportState: Sendable {

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import TUF
 
 /// When the daemon may install, start apps and reboot: `[update] windows = ["Mon-Fri 02:00-04:00", …]`
 /// in device-local time (issue #11). Days are `Mon-Fri`, `Sat,Sun`, `Mon` or `*`; a window whose
@@ -120,26 +121,12 @@ public struct CivilDay: Sendable, Equatable {
         self.day = day
     }
 
-    /// Days since 1970-01-01 (H. Hinnant's days_from_civil).
-    public var daysSinceEpoch: Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
+    /// Days since 1970-01-01.
+    public var daysSinceEpoch: Int { Int(Timestamp.daysFromCivil(Int64(year), Int64(month), Int64(day))) }
 
-    public init(daysSinceEpoch z: Int) {
-        let z = z + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        day = doy - (153 * mp + 2) / 5 + 1
-        month = mp < 10 ? mp + 3 : mp - 9
-        year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+    public init(daysSinceEpoch days: Int) {
+        let (y, m, d) = Timestamp.civilFromDays(Int64(days))
+        self.init(year: Int(y), month: Int(m), day: Int(d))
     }
 
     /// 0 = Sunday.
@@ -220,11 +207,17 @@ extension WindowStatus {
 }
 
 /// `2026-12-01 02:00 CET`, in the process's zone.
-func localTime(_ date: Date) -> String {
+func localTime(_ date: Date) -> String { formatTime(date, "%Y-%m-%d %H:%M %Z", local: true) }
+
+/// `2026-12-01T10:00:00Z`.
+func rfc3339(_ date: Date) -> String { formatTime(date, "%Y-%m-%dT%H:%M:%SZ", local: false) }
+
+/// strftime of `date` in the process's zone or UTC.
+func formatTime(_ date: Date, _ format: String, local: Bool) -> String {
     var time = time_t(date.timeIntervalSince1970.rounded(.down))
     var parts = tm()
-    localtime_r(&time, &parts)
+    if local { localtime_r(&time, &parts) } else { gmtime_r(&time, &parts) }
     var buffer = [CChar](repeating: 0, count: 64)
-    let count = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M %Z", &parts)
+    let count = strftime(&buffer, buffer.count, format, &parts)
     return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
