@@ -112,7 +112,12 @@ struct FirmwareSignCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFactoryErrors {
             let reference = try Reference(parsing: reference)
-            var registry = (try? registryOptions.registry()) ?? (try FirmwareRegistry(url: "https://" + reference.repository.registry))
+            var registry: FirmwareRegistry
+            if let configured = try? registryOptions.registry() {
+                registry = configured
+            } else {
+                registry = try FirmwareRegistry(url: "https://" + reference.repository.registry)
+            }
             if registry.host != reference.repository.registry {
                 registry = try FirmwareRegistry(url: "https://" + reference.repository.registry, credentials: registry.credentials)
             }
