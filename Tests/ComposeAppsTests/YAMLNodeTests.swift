@@ -34,7 +34,7 @@ import TestSupport
         #expect(node["services"]?["a"]?["environment"]?["LEVEL"]?.string == "debug")
     }
 
-    @Test func malformedYAMLNamesItsLine() {
+    @Test func malformedYAMLNamesItsLine() throws {
         let cases = ["services:\n  web: [a, b\n", "a: b\n c: d\n  - e\n", "a: *nowhere\n", "key: \"unclosed\n"]
         for text in cases {
             do {
