@@ -31,7 +31,7 @@ extension DeviceGateway {
         guard try csr.publicKeyPEM == identity.publicKeyPEM else {
             throw HTTPError(.badRequest, message: "the CSR is for another key; renewal keeps the device's registered key (register again to change it)")
         }
-        let factoryName = ((try? database.setting("factory.name")) ?? nil) ?? csr.subject["OU"] ?? ""
+        let factoryName = ((try? await database.setting("factory.name")) ?? nil) ?? csr.subject["OU"] ?? ""
         let subject = DistinguishedName(commonName: identity.uuid, organizationalUnit: factoryName,
                                         businessCategory: identity.isProduction ? "production" : nil)
         let authority = try CertificateAuthority(

@@ -50,7 +50,7 @@ public enum HubCredentials {
     /// `https://host:port/…` or `host:port` → `host:port`.
     static func registryHost(_ url: String) -> String? {
         var rest = Substring(url)
-        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        if let scheme = rest.firstRange(of: "://") { rest = rest[scheme.upperBound...] }
         let host = rest.split(separator: "/").first.map(String.init)
         return host?.isEmpty == false ? host : nil
     }
