@@ -19,6 +19,7 @@ require otter-source.inc
 SRC_URI += "git://github.com/swift-server/async-http-client.git;protocol=https;nobranch=1;name=async-http-client;destsuffix=swiftpm/async-http-client \
             git://github.com/groue/GRDB.swift;protocol=https;nobranch=1;name=grdb.swift;destsuffix=swiftpm/grdb.swift \
             git://github.com/hummingbird-project/hummingbird;protocol=https;nobranch=1;name=hummingbird;destsuffix=swiftpm/hummingbird \
+            git://github.com/vapor/postgres-nio;protocol=https;nobranch=1;name=postgres-nio;destsuffix=swiftpm/postgres-nio \
             git://github.com/apple/swift-algorithms.git;protocol=https;nobranch=1;name=swift-algorithms;destsuffix=swiftpm/swift-algorithms \
             git://github.com/apple/swift-argument-parser;protocol=https;nobranch=1;name=swift-argument-parser;destsuffix=swiftpm/swift-argument-parser \
             git://github.com/apple/swift-asn1.git;protocol=https;nobranch=1;name=swift-asn1;destsuffix=swiftpm/swift-asn1 \
@@ -41,12 +42,11 @@ SRC_URI += "git://github.com/swift-server/async-http-client.git;protocol=https;n
             git://github.com/apple/swift-numerics.git;protocol=https;nobranch=1;name=swift-numerics;destsuffix=swiftpm/swift-numerics \
             git://github.com/apple/swift-service-context.git;protocol=https;nobranch=1;name=swift-service-context;destsuffix=swiftpm/swift-service-context \
             git://github.com/swift-server/swift-service-lifecycle;protocol=https;nobranch=1;name=swift-service-lifecycle;destsuffix=swiftpm/swift-service-lifecycle \
-            git://github.com/apple/swift-system;protocol=https;nobranch=1;name=swift-system;destsuffix=swiftpm/swift-system \
-            git://github.com/LebJe/TOMLKit;protocol=https;nobranch=1;name=tomlkit;destsuffix=swiftpm/tomlkit \
-            git://github.com/jpsim/Yams;protocol=https;nobranch=1;name=yams;destsuffix=swiftpm/yams"
+            git://github.com/apple/swift-system;protocol=https;nobranch=1;name=swift-system;destsuffix=swiftpm/swift-system"
 SRCREV_async-http-client = "3665dee56525b865b786d538c567648b76899fc7"
 SRCREV_grdb.swift = "a60dcff33d97a98b21425f1894587145d3efda50"
 SRCREV_hummingbird = "26726d0d184fa595ab671bc762836684d9d6d3ea"
+SRCREV_postgres-nio = "e78966bb3d490debcdf012dd9ae2eb4dad70cbff"
 SRCREV_swift-algorithms = "0f7a7a1376bd37a3474591497430631c7189718d"
 SRCREV_swift-argument-parser = "436bde4bb9489201ca6662f5cf94ec45fa8e244e"
 SRCREV_swift-asn1 = "d619dd5bb47ba9ea182340c612ae38c70c78d97e"
@@ -70,8 +70,6 @@ SRCREV_swift-numerics = "b9d67f8a676201a0a12c9ad876a0b50572aaf905"
 SRCREV_swift-service-context = "8ed580e3cc6a586d7b45e6c8b18af1fc0e6af73c"
 SRCREV_swift-service-lifecycle = "965f555e29a4bbd6248008d58d38e5600c8f2436"
 SRCREV_swift-system = "a7b0cdcbe3928cc5501238df4756be9a5db11b83"
-SRCREV_tomlkit = "bebd313dec74a93cadc8b5677bb17ad6e45414f7"
-SRCREV_yams = "473e618fc72bf29741906dd2873cfd5892039c3e"
 
 inherit swift systemd
 
@@ -85,6 +83,7 @@ OTTER_BOOTLOADER ?= "uboot"
 OTTER_SWIFTPM_MIRRORS = "async-http-client=https://github.com/swift-server/async-http-client.git \
                          grdb.swift=https://github.com/groue/GRDB.swift \
                          hummingbird=https://github.com/hummingbird-project/hummingbird \
+                         postgres-nio=https://github.com/vapor/postgres-nio \
                          swift-algorithms=https://github.com/apple/swift-algorithms.git \
                          swift-argument-parser=https://github.com/apple/swift-argument-parser \
                          swift-asn1=https://github.com/apple/swift-asn1.git \
@@ -107,9 +106,7 @@ OTTER_SWIFTPM_MIRRORS = "async-http-client=https://github.com/swift-server/async
                          swift-numerics=https://github.com/apple/swift-numerics.git \
                          swift-service-context=https://github.com/apple/swift-service-context.git \
                          swift-service-lifecycle=https://github.com/swift-server/swift-service-lifecycle \
-                         swift-system=https://github.com/apple/swift-system \
-                         tomlkit=https://github.com/LebJe/TOMLKit \
-                         yams=https://github.com/jpsim/Yams"
+                         swift-system=https://github.com/apple/swift-system"
 
 do_install() {
     ${S}/scripts/install --destdir ${D} --prefix ${prefix} --sysconfdir ${sysconfdir} \
