@@ -75,11 +75,11 @@ import TestSupport
         // The window opens: installed and staged; after the boot committed.
         let inside = try daemon(lab, at: Self.wednesdayNight)
         #expect(inside.status == 0, "\(inside.err)")
-        #expect(try lab.deployments().count == 2)
+        #expect(try lab.deployments().count == 2, "\(inside.err)")
         try await lab.reboot()
         let after = try daemon(lab, at: Self.wednesdayLater, cycles: 2)
         #expect(after.status == 0, "\(after.err)")
-        #expect(try lab.currentVersion() == "2")
+        #expect(try lab.currentVersion() == "2", "the daemon after the boot said: \(after.err)")
         #expect(lab.appPage()?.hasPrefix("ok: web v2") == true)
 
         let shown = try gateway.show(uuid)
