@@ -84,7 +84,10 @@ let package = Package(
         .target(name: "FactoryCLI", dependencies: [
             "Factory", "Gateway", "Firmware", "TUF", "OSTree", "OCI", "HTTP", "ComposeApps", "OtterCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ],
+        // Command-line glue only (the work is in Factory/Gateway, optimised): Swift 6.3.1's
+        // optimiser crashes (signal 11 splitting the async `waves` commands' coroutines) on it.
+        swiftSettings: [.unsafeFlags(["-Onone"], .when(configuration: .release))]),
         .executableTarget(name: "otter", dependencies: [
             "OtterCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -95,14 +95,22 @@ struct WavesCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingFactoryErrors {
                 let offline = try loadOfflineKey(key)
-                if let admin { return try await remote(admin, offline: offline) }
-                let store = try await WavesCommand.store(factory)
-                let ci = try FactoryDirectory(existing: factory.directory).ciRepository().targets()
-                let request = try await store.signingRequest(name: name, version: version, tag: tag, ci: ci, ignoreWindows: now)
-                let signed = try WaveStore.sign(request, with: offline)
-                try await store.create(name: name, version: version, tag: tag, signed: signed, ignoreWindows: now, at: wallClock())
-                print("wave \(name): version \(version) for tag \(tag), no devices yet; add some with `otter-factory waves rollout \(name)`")
+                if let admin {
+                    try await remote(admin, offline: offline)
+                } else {
+                    try await local(offline: offline)
+                }
             }
+        }
+
+        /// Opens the factory directory and database, signs and stores the wave there.
+        func local(offline: TUFSigningKey) async throws {
+            let store = try await WavesCommand.store(factory)
+            let ci = try FactoryDirectory(existing: factory.directory).ciRepository().targets()
+            let request = try await store.signingRequest(name: name, version: version, tag: tag, ci: ci, ignoreWindows: now)
+            let signed = try WaveStore.sign(request, with: offline)
+            try await store.create(name: name, version: version, tag: tag, signed: signed, ignoreWindows: now, at: wallClock())
+            print("wave \(name): version \(version) for tag \(tag), no devices yet; add some with `otter-factory waves rollout \(name)`")
         }
 
         /// Fetches the bodies to sign from the admin API, signs them here, uploads the envelopes.
