@@ -5,13 +5,17 @@ import TestSupport
 
 /// Otter's grub.cfg run by real GRUB 2.06 (Debian's grub-pc-bin) in qemu-system-x86_64 with
 /// SeaBIOS: a core image (grub-mkimage, prefix (hd0,msdos1)/boot/grub) behind lnxboot.img is
-/// loaded with -kernel, the IDE disk's FAT partition holds grub.cfg, grubenv and the menu
+/// loaded with -kernel; its embedded config only moves GRUB's terminal to the serial port (the
+/// BIOS console reaches the serial port through SeaBIOS's screen mirror, which breaks lines at
+/// random — a broken "booting entry 0" line once made a boot look like entry 1); the IDE disk's FAT partition holds grub.cfg, grubenv and the menu
 /// otter-grub-menu made from two ostree-style BLS entries. The "kernels" are text files, so a boot
 /// is over once GRUB prints which entry it boots: QEMU is then killed (by PID) and grubenv read
 /// back. Otter writes grubenv through its own GRUBEnvironment + BootCounter.
 @Suite(.serialized) struct GRUBBootTests {
     static let coreModules = ["biosdisk", "part_msdos", "fat", "normal", "configfile", "echo", "test", "loadenv",
-                              "linux", "search", "search_label"]
+                              "linux", "search", "search_label", "serial", "terminal"]
+    /// Runs before GRUB loads ${prefix}/grub.cfg, the file under test.
+    static let serialConsole = "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n"
 
     static func makeDisk() throws -> FATDisk {
         try FATDisk(label: "grub") { tree in
@@ -28,7 +32,9 @@ import TestSupport
                                                                    tree + "/boot/loader/entries", grub + "/otter-entries.cfg"])
             try tool("grub-editenv", [grub + "/grubenv", "create"])
             try tool("grub-editenv", [grub + "/grubenv", "set", "bootlimit=3"])
-            try tool("grub-mkimage", ["-O", "i386-pc", "-o", tree + "/../core.img", "-p", "(hd0,msdos1)/boot/grub"] + coreModules)
+            try write(serialConsole, to: tree + "/../early.cfg")
+            try tool("grub-mkimage", ["-O", "i386-pc", "-o", tree + "/../core.img", "-c", tree + "/../early.cfg",
+                                      "-p", "(hd0,msdos1)/boot/grub"] + coreModules)
             let loader = try Data(contentsOf: URL(fileURLWithPath: "/usr/lib/grub/i386-pc/lnxboot.img"))
                 + Data(contentsOf: URL(fileURLWithPath: tree + "/../core.img"))
             try loader.write(to: URL(fileURLWithPath: tree + "/../grub.lnx"))
@@ -115,8 +121,7 @@ import TestSupport
         }
     }
 
-    @Test(.disabled("on a fresh clone (.ci/run, twice) its first armed boot takes 15 s and lands on entry 1 instead of 0, while it passes every run in a warm tree; not understood yet — see the session note. The same logic is checked by the U-Boot QEMU test and the grubenv interop tests"))
-    func upgradeCommittedByOtterAfterItsFirstBootStopsCounting() throws {
+    @Test func upgradeCommittedByOtterAfterItsFirstBootStopsCounting() throws {
         let disk = try Self.makeDisk()
         try Self.withOtter(disk) { try $0.armUpgrade() }
         #expect(try Self.boot(disk).entry == Self.newEntry)
