@@ -11,6 +11,10 @@ public struct RegistryAccess: Sendable {
     public var password: String?
     /// Bandwidth limit for blob downloads (bytes per second per transfer); nil: none.
     public var maxBytesPerSecond: Int64?
+    /// Token realms with a client of their own (see `RegistryClient.Configuration.tokenServices`).
+    public var tokenServices: [RegistryClient.TokenService] = []
+    /// Signs registry tokens locally (see `RegistryClient.Configuration.tokenSigner`).
+    public var tokenSigner: (@Sendable (_ service: String?, _ scope: String) throws -> String)?
 
     public init(plainHTTPRegistries: [String] = [], dockerConfigPath: String? = nil, username: String? = nil, password: String? = nil) {
         self.plainHTTPRegistries = plainHTTPRegistries
@@ -21,7 +25,8 @@ public struct RegistryAccess: Sendable {
 
     /// A client for `registries` (`host[:port]`); `--username/--password` apply to those.
     public func client(for registries: [String]) throws -> RegistryClient {
-        var configuration = RegistryClient.Configuration(plainHTTPRegistries: Set(plainHTTPRegistries))
+        var configuration = RegistryClient.Configuration(plainHTTPRegistries: Set(plainHTTPRegistries), tokenServices: tokenServices,
+                                                         tokenSigner: tokenSigner)
         if let dockerConfigPath {
             configuration.credentials = try DockerConfig.credentials(fromFile: dockerConfigPath)
         }

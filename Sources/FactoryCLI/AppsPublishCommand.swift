@@ -1,5 +1,6 @@
 import ArgumentParser
 import ComposeApps
+import Factory
 import FoundationEssentials
 import OCI
 #if canImport(Glibc)
@@ -48,6 +49,11 @@ struct AppsPublishCommand: AsyncParsableCommand {
     @Option(help: "Password for --username.")
     var password: String?
 
+    @Option(name: .customLong("factory"), help: ArgumentHelp(
+        "A factory directory whose registry token key signs the push tokens (a registry in token-auth mode, see `otter-factory registry`).",
+        valueName: "dir"))
+    var factoryDirectory: String?
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
@@ -71,9 +77,18 @@ struct AppsPublishCommand: AsyncParsableCommand {
 
     func run() async throws {
         let repository = try repository()
-        let access = RegistryAccess(plainHTTPRegistries: (plainHTTP ? [repository.registry] : []) + plainHTTPRegistries,
+        var access = RegistryAccess(plainHTTPRegistries: (plainHTTP ? [repository.registry] : []) + plainHTTPRegistries,
                                     dockerConfigPath: registryConfig, username: username, password: password)
         do {
+            if let factoryDirectory {
+                guard let issuer = try RegistryTokenIssuer.load(try FactoryDirectory(existing: factoryDirectory)) else {
+                    throw FactoryError("\(factoryDirectory) has no registry token key; make it with `otter-factory registry token-auth --realm URL`")
+                }
+                access.tokenSigner = { service, scope in
+                    try issuer.token(subject: "otter-factory apps publish", service: service ?? RegistryTokenIssuer.defaultService,
+                                     access: try scope.split(separator: " ").map { try RegistryScope(parsing: String($0)) }, lifetime: 60)
+                }
+            }
             let client = try access.client(for: [repository.registry])
             let result = try await AppPublisher.publish(directory: directory, to: repository, tag: tag, pin: pin, registry: client)
             if json {

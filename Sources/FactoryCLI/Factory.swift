@@ -9,7 +9,7 @@ public struct Factory: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, FactoryOSCommand.self, AppsGroupCommand.self, TargetsCommand.self, KeysCommand.self,
             ServeCommand.self, TokensCommand.self, DevicesCommand.self, StatusCommand.self,
-            FirmwareCommand.self,
+            FirmwareCommand.self, RegistryCommand.self,
             ProductionCommand.self, WavesCommand.self, GroupsCommand.self,
         ])
 

@@ -141,6 +141,7 @@ public final class DeviceGateway: Sendable {
         router.get("/config") { request, context in try await self.config(request, context) }
         router.post("/certificate/renew") { request, context in try await self.renewCertificate(request, context) }
         router.get("/hub-creds/") { _, context in try self.hubCredentials(context) }
+        router.get("/hub-token") { request, context in try self.registryToken(request, context) }
         router.put("/system_info") { request, context in
             try await self.systemInfo(request, context, kind: "hardware", check: { bytes throws(ReportError) in
                 _ = try ReportJSON.parse(bytes, what: "the system info body")

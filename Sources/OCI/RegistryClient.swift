@@ -13,12 +13,32 @@ public final class RegistryClient: Sendable {
         /// Registries reached over plain `http://` (a local mirror, tests); all others use https.
         public var plainHTTPRegistries: Set<String>
         public var limits: Limits
+        /// Token realms reached with a client of their own, by URL prefix: a factory gateway's
+        /// realm wants the device's client certificate and trusts the factory's root CA.
+        public var tokenServices: [TokenService]
+        /// Signs tokens here instead of asking the realm (the factory, which holds the key its
+        /// registry trusts, signing its own push tokens): service and scope in, JWT out.
+        public var tokenSigner: (@Sendable (_ service: String?, _ scope: String) throws -> String)?
 
         public init(credentials: [String: RegistryCredentials] = [:], plainHTTPRegistries: Set<String> = [],
-                    limits: Limits = Limits()) {
+                    limits: Limits = Limits(), tokenServices: [TokenService] = [],
+                    tokenSigner: (@Sendable (_ service: String?, _ scope: String) throws -> String)? = nil) {
             self.credentials = credentials
             self.plainHTTPRegistries = plainHTTPRegistries
             self.limits = limits
+            self.tokenServices = tokenServices
+            self.tokenSigner = tokenSigner
+        }
+    }
+
+    /// A token realm (every URL starting with `urlPrefix`) and the client that reaches it.
+    public struct TokenService: Sendable {
+        public var urlPrefix: String
+        public var http: HTTPClient
+
+        public init(urlPrefix: String, http: HTTPClient) {
+            self.urlPrefix = urlPrefix
+            self.http = http
         }
     }
 
@@ -196,7 +216,7 @@ public final class RegistryClient: Sendable {
     nonisolated(nonsending) func authorized(_ repository: Repository, what: String,
                                                     _ operation: (String?) async throws -> HTTPResponse) async throws -> HTTPResponse {
         var authorization = cachedAuthorization(for: repository)
-        var answered = false
+        var answered: String?
         while true {
             let challenge: HTTPResponseHead
             do {
@@ -214,16 +234,19 @@ public final class RegistryClient: Sendable {
                     throw OCIError.transfer(what: what, http: error.description)
                 }
             }
-            if answered {
+            if let answered {
                 forgetAuthorization(for: repository)
-                throw OCIError.unauthorized(registry: repository.registry, repository: repository.name,
-                                            reason: configuration.credentials[repository.registry] == nil
-                                                ? "it requires credentials and none are configured"
-                                                : "the credentials were refused")
+                throw OCIError.unauthorized(registry: repository.registry, repository: repository.name, reason: answered)
             }
-            authorization = try await answer(AuthChallenge.parse(challenge.headers.values(for: "WWW-Authenticate")),
-                                             repository: repository)
-            answered = true
+            let challenges = AuthChallenge.parse(challenge.headers.values(for: "WWW-Authenticate"))
+            authorization = try await answer(challenges, repository: repository)
+            if let bearer = challenges.first(where: { $0.scheme == "bearer" }) {
+                answered = "it refused the token from \(bearer.parameters["realm"] ?? "its realm") for \(bearer.parameters["scope"] ?? "the repository")"
+                    + " (the token service granted less than that)"
+            } else {
+                answered = configuration.credentials[repository.registry] == nil
+                    ? "it requires credentials and none are configured" : "the credentials were refused"
+            }
         }
     }
 
@@ -258,6 +281,12 @@ public final class RegistryClient: Sendable {
                                             reason: "its Bearer challenge has no realm")
             }
             let scope = bearer.parameters["scope"] ?? "repository:\(repository.name):pull"
+            if let signer = configuration.tokenSigner {
+                let token = try signer(bearer.parameters["service"], scope)
+                let signed = CachedAuthorization(header: "Bearer \(token)", expiry: .now + .seconds(50))
+                authorizations.withLock { $0[scopeKey(repository)] = signed }
+                return signed.header
+            }
             let token = try await fetchToken(realm: realm, service: bearer.parameters["service"], scope: scope,
                                              credentials: credentials, repository: repository)
             authorizations.withLock { $0[scopeKey(repository)] = token }
@@ -294,8 +323,9 @@ public final class RegistryClient: Sendable {
         let what = "token for \(repository) from \(realm)"
         let response: HTTPResponse
         do {
-            response = try await http.send(HTTPRequest(method: .get, url: url, headers: headers),
-                                           maxBodyBytes: configuration.limits.jsonBytes)
+            let client = configuration.tokenServices.first(where: { realm.hasPrefix($0.urlPrefix) })?.http ?? http
+            response = try await client.send(HTTPRequest(method: .get, url: url, headers: headers),
+                                             maxBodyBytes: configuration.limits.jsonBytes)
         } catch let error as HTTPError {
             throw OCIError.transfer(what: what, http: error.description)
         }

@@ -98,4 +98,24 @@ public enum Base64 {
         }
         return out
     }
+
+    /// base64url without padding (RFC 4648 §5), as JWS/JWT segments use it.
+    public static func encodeURL<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        String(encode(bytes).compactMap { character -> Character? in
+            switch character {
+            case "+": "-"
+            case "/": "_"
+            case "=": nil
+            default: character
+            }
+        })
+    }
+
+    /// Decodes base64url with or without padding. Nil on anything else.
+    public static func decodeURL(_ text: some StringProtocol) -> [UInt8]? {
+        guard !text.contains(where: { $0 == "+" || $0 == "/" }) else { return nil }
+        var standard = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        while standard.utf8.count % 4 != 0 { standard += "=" }
+        return decode(standard)
+    }
 }

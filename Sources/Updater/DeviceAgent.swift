@@ -1,6 +1,7 @@
 import ComposeApps
 import FoundationEssentials
 import HTTP
+import OCI
 import OSTree
 import OtterCrypto
 import TUF
@@ -63,10 +64,14 @@ public struct DeviceAgent: Sendable {
         let runtime = ComposeRuntime(configuration: .init(socketPath: config.apps.engineSocket, composeRoot: config.paths.composeRoot,
                                                           composeCommand: config.apps.composeCommand))
         let appStore = try AppStore(root: config.paths.appsRoot, configuration: .init(reserveBytes: Int64(config.apps.reserveBytes)))
-        let apps = ComposeAppsBackend(store: appStore, runtime: runtime,
-                                      registry: RegistryAccess(plainHTTPRegistries: config.servers.plainHTTPRegistries,
-                                                               dockerConfigPath: FileManager.default.fileExists(atPath: HubCredentials.path(config))
-                                                                   ? HubCredentials.path(config) : nil))
+        var registry = RegistryAccess(plainHTTPRegistries: config.servers.plainHTTPRegistries,
+                                      dockerConfigPath: FileManager.default.fileExists(atPath: HubCredentials.path(config))
+                                          ? HubCredentials.path(config) : nil)
+        if let gateway = config.servers.gatewayURL, config.servers.tlsClientCertificate != nil {
+            // A registry whose token realm is the gateway (`/hub-token`): asked with the device's certificate.
+            registry.tokenServices = [RegistryClient.TokenService(urlPrefix: gateway + "/", http: HTTPClient(configuration: .init(tls: tls)))]
+        }
+        let apps = ComposeAppsBackend(store: appStore, runtime: runtime, registry: registry)
         self.apps = apps
 
         let bootFlags: any BootFlags = try config.bootloader.bootCounter().map(BootCounterFlags.init) ?? NoBootFlags()

@@ -21,6 +21,9 @@ final class DeviceLab: @unchecked Sendable {
 
     /// `registryAuth`: the registry wants these credentials (htpasswd basic auth) for push and pull.
     let registryAuth: (user: String, password: String)?
+    /// Set once the registry is in token-auth mode with the factory as its signer: images are
+    /// pushed with a token from `otter-factory registry token`, bundles with `apps publish --factory`.
+    var factorySignsRegistryTokens = false
 
     init(registryAuth: (user: String, password: String)? = nil) async throws {
         self.registryAuth = registryAuth
@@ -79,7 +82,9 @@ final class DeviceLab: @unchecked Sendable {
         let digestFile = context + "/digest"
         let pushed = try runProcess("/usr/bin/skopeo", [
             "copy", "--dest-tls-verify=false", "--digestfile", digestFile,
-        ] + (registryAuth.map { ["--dest-creds", "\($0.user):\($0.password)"] } ?? []) + [
+        ] + (registryAuth.map { ["--dest-creds", "\($0.user):\($0.password)"] } ?? [])
+          + (factorySignsRegistryTokens ? ["--dest-registry-token", try factoryCLI(["registry", "token", "--factory", factory,
+                                                                                     "--scope", "repository:images/\(name):pull,push"])] : []) + [
             "containers-storage:[vfs@\(root)/root+\(root)/run]\(tag)", "docker://\(image):\(version)",
         ], env: podman.environment)
         guard pushed.status == 0 else { throw FixtureError("skopeo copy: \(pushed.err)") }
@@ -95,7 +100,8 @@ final class DeviceLab: @unchecked Sendable {
               - "127.0.0.1:\(appPort):8080"
         """.write(toFile: project + "/docker-compose.yml", atomically: true, encoding: .utf8)
         return try factoryCLI(["apps", "publish", project, "--registry", "\(registry.registry)/factory/\(name)", "--plain-http"]
-                              + (registryAuth.map { ["--username", $0.user, "--password", $0.password] } ?? []))
+                              + (registryAuth.map { ["--username", $0.user, "--password", $0.password] } ?? [])
+                              + (factorySignsRegistryTokens ? ["--factory", factory] : []))
     }
 
     func addTarget(_ version: String, os: String, apps: [String: String]) throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Factory
 import TestSupport
 
 /// `otter-factory` end to end, with python-tuf's ngclient and the ostree CLI as the independent
@@ -140,5 +141,19 @@ import TestSupport
         #expect((try FileManager.default.attributesOfItem(atPath: dir + "/offline.key")[.posixPermissions] as? Int) == 0o600)
         let again = try factoryCLI(["keys", "offline", "--out", dir + "/offline.key"], expect: 1)
         #expect(again.contains("never overwritten"))
+    }
+}
+
+/// Token scopes as the registry writes them into its challenges.
+@Suite struct RegistryScopeTests {
+    @Test func scopesParseWithPortsInNamesAndGrantOnlyAllowedActions() throws {
+        let scope = try RegistryScope(parsing: "repository:127.0.0.1:5000/images/web:pull,push")
+        #expect(scope.type == "repository" && scope.name == "127.0.0.1:5000/images/web" && scope.actions == ["pull", "push"])
+        #expect(scope.granting(only: ["pull"]) == RegistryScope(name: "127.0.0.1:5000/images/web", actions: ["pull"]))
+        #expect(scope.granting(only: ["delete"]) == nil)
+        #expect(scope.text == "repository:127.0.0.1:5000/images/web:pull,push")
+        for bad in ["repository", "repository:web", ":web:pull", "repository::pull", "repository:web:"] {
+            #expect(throws: FactoryError.self) { try RegistryScope(parsing: bad) }
+        }
     }
 }
