@@ -272,8 +272,8 @@ public final class DeviceGateway: Sendable {
         headers[.contentType] = "application/json"
         var body = stored.map { Array($0.body.utf8) } ?? Array("{}".utf8)
         if let windows, !windows.windows.isEmpty, var document = (try? JSONParser().parse(body))?.objectValue {
-            document[UpdateWindow.configFileName] = .object(JSONObject([
-                "Value": .string(UpdateWindow.toml(windows.windows)), "Unencrypted": .bool(true)]))
+            document[UpdateWindowConfig.configFileName] = .object(JSONObject([
+                "Value": .string(UpdateWindowConfig.toml(windows.windows)), "Unencrypted": .bool(true)]))
             body = JSONWriter.compact(.object(document))
         }
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))

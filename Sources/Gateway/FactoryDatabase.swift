@@ -390,7 +390,7 @@ public struct DeviceRecord: Sendable, Codable, Equatable {
         targetName = row.string("target_name")
         ostreeHash = row.string("ostree_hash")
         dockerApps = Self.list(row.string("docker_apps"))
-        windows = row.string("windows").map(UpdateWindow.decodeList)
+        windows = row.string("windows").map(UpdateWindowConfig.decodeList)
     }
 
     static func list(_ text: String?) -> [String] {

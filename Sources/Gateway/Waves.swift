@@ -339,7 +339,7 @@ extension FactoryDatabase {
         try await engine.query("""
         SELECT g.name AS name, g.windows AS windows, (SELECT count(*) FROM devices d WHERE d.group_name = g.name) AS n
         FROM device_groups g ORDER BY g.name
-        """).map { Group(name: $0.string("name") ?? "", windows: $0.string("windows").map(UpdateWindow.decodeList) ?? [],
+        """).map { Group(name: $0.string("name") ?? "", windows: $0.string("windows").map(UpdateWindowConfig.decodeList) ?? [],
                          devices: $0.int("n") ?? 0) }
     }
 
@@ -369,17 +369,17 @@ extension FactoryDatabase {
 
     /// Sets a group's windows (validated; empty clears them).
     public func setGroupWindows(_ group: String, windows: [String], at now: Double) async throws {
-        let valid = try UpdateWindow.validated(windows)
+        let valid = try UpdateWindowConfig.validated(windows)
         let changed = try await engine.query("UPDATE device_groups SET windows = ?, updated_at = ? WHERE name = ? RETURNING name",
-                                             [valid.isEmpty ? nil : UpdateWindow.encodeList(valid), now, group])
+                                             [valid.isEmpty ? nil : UpdateWindowConfig.encodeList(valid), now, group])
         guard !changed.isEmpty else { throw FactoryError("no group named \(group); create it with `otter-factory groups create \(group)`") }
     }
 
     /// Sets a device's own windows (they override its group's); nil goes back to the group's.
     public func setDeviceWindows(_ uuid: String, windows: [String]?, at now: Double) async throws {
-        let valid = try windows.map(UpdateWindow.validated)
+        let valid = try windows.map(UpdateWindowConfig.validated)
         let changed = try await engine.query("UPDATE devices SET windows = ?, windows_updated_at = ? WHERE uuid = ? RETURNING uuid",
-                                             [valid.map(UpdateWindow.encodeList), now, uuid])
+                                             [valid.map(UpdateWindowConfig.encodeList), now, uuid])
         guard !changed.isEmpty else { throw FactoryError("no device \(uuid); see `otter-factory devices list`") }
     }
 
@@ -390,8 +390,8 @@ extension FactoryDatabase {
         FROM devices d LEFT JOIN device_groups g ON g.name = d.group_name WHERE d.uuid = ?
         """, [uuid]) else { return nil }
         let at = max(row.double("own_at") ?? 0, row.double("group_at") ?? 0)
-        if let own = row.string("own") { return (UpdateWindow.decodeList(own), at) }
-        if let grouped = row.string("grouped") { return (UpdateWindow.decodeList(grouped), at) }
+        if let own = row.string("own") { return (UpdateWindowConfig.decodeList(own), at) }
+        if let grouped = row.string("grouped") { return (UpdateWindowConfig.decodeList(grouped), at) }
         return at > 0 ? ([], at) : nil
     }
 }

@@ -1,22 +1,14 @@
 import FoundationEssentials
 import Glibc
 import TUF
+import UpdateWindowSyntax
 
 /// When the daemon may install, start apps and reboot: `[update] windows = ["Mon-Fri 02:00-04:00", …]`
 /// in device-local time (issue #11). Days are `Mon-Fri`, `Sat,Sun`, `Mon` or `*`; a window whose
 /// end is not after its start crosses midnight and ends the next day (`Fri 22:00-02:00` ends on
 /// Saturday). No windows at all means always open. Fetching is never restricted.
 public struct UpdateWindows: Sendable, Equatable {
-    public struct Window: Sendable, Equatable, CustomStringConvertible {
-        /// Weekdays on which the window opens, 0 = Sunday … 6 = Saturday.
-        public var days: Set<Int>
-        /// Minutes after local midnight.
-        public var start: Int
-        public var end: Int
-        public var description: String
-
-        var crossesMidnight: Bool { end <= start }
-    }
+    public typealias Window = UpdateWindow
 
     public var windows: [Window]
 
@@ -26,57 +18,12 @@ public struct UpdateWindows: Sendable, Equatable {
 
     /// Parses the configured strings; the error names the bad one and what is expected.
     public init(parsing specs: [String]) throws(UpdaterError) {
-        windows = try specs.map { spec throws(UpdaterError) in try Self.window(spec) }
+        do { windows = try specs.map { spec throws(UpdateWindowError) in try UpdateWindow(parsing: spec) } } catch {
+            throw UpdaterError(error.description)
+        }
     }
 
     public var isAlwaysOpen: Bool { windows.isEmpty }
-
-    static let dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-
-    static func window(_ spec: String) throws(UpdaterError) -> Window {
-        func fail(_ why: String) -> UpdaterError {
-            UpdaterError("update window \"\(spec)\": \(why); expected DAYS HH:MM-HH:MM such as \"Mon-Fri 02:00-04:00\", \"Sat,Sun 22:00-06:00\" or \"* 03:00-04:00\"")
-        }
-        let parts = spec.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard parts.count == 2 else { throw fail("it must be a days part and a time range separated by a space") }
-        var days = Set<Int>()
-        if parts[0] == "*" {
-            days = Set(0...6)
-        } else {
-            for item in parts[0].split(separator: ",", omittingEmptySubsequences: false) {
-                let range = item.split(separator: "-", omittingEmptySubsequences: false)
-                guard (1...2).contains(range.count) else { throw fail("\"\(item)\" is not a day or a day range") }
-                var bounds: [Int] = []
-                for name in range {
-                    guard let day = dayNames.firstIndex(of: name.lowercased()) else {
-                        throw fail("\"\(name)\" is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)")
-                    }
-                    bounds.append(day)
-                }
-                // Ranges run forward through the week: Fri-Mon is Fri, Sat, Sun, Mon.
-                var day = bounds[0]
-                days.insert(day)
-                while day != bounds.last! {
-                    day = (day + 1) % 7
-                    days.insert(day)
-                }
-            }
-        }
-        let times = parts[1].split(separator: "-", omittingEmptySubsequences: false)
-        guard times.count == 2 else { throw fail("\"\(parts[1])\" is not a time range HH:MM-HH:MM") }
-        func minutes(_ text: Substring) throws(UpdaterError) -> Int {
-            let hm = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard hm.count == 2, hm[0].count == 2, hm[1].count == 2, let h = Int(hm[0]), let m = Int(hm[1]),
-                  (0...24).contains(h), (0...59).contains(m), h < 24 || m == 0 else {
-                throw fail("\"\(text)\" is not a time between 00:00 and 24:00")
-            }
-            return h * 60 + m
-        }
-        let start = try minutes(times[0]), end = try minutes(times[1])
-        guard start != end else { throw fail("it opens and closes at the same time; for a whole day write 00:00-24:00") }
-        guard start < 24 * 60 else { throw fail("a window cannot open at 24:00") }
-        return Window(days: days, start: start, end: end, description: spec)
-    }
 
     /// The window `date` falls in (its opening and closing), or the next one to open, at most
     /// eight days ahead. Nil without windows (always open).

@@ -2,6 +2,7 @@ import Foundation
 import Factory
 import Gateway
 import Testing
+import UpdateWindowSyntax
 
 /// The database layer on both engines (SQLite and PostgreSQL), and the schema checks.
 @Suite struct FactoryDatabaseTests {
@@ -73,7 +74,7 @@ import Testing
         try await db.setDeviceWindows("dev-b", windows: nil, at: 6)
         #expect(try await db.effectiveWindows("dev-b")?.windows == ["Mon-Fri 02:00-04:00", "Sat,Sun 22:00-06:00"])
         let bad = await #expect(throws: FactoryError.self) { try await db.setGroupWindows("night", windows: ["Mon-Fri 2:00-04:00"], at: 7) }
-        #expect(bad?.description.contains("is not HH:MM-HH:MM") == true)
+        #expect(bad?.description.contains("\"2:00\" is not a time between 00:00 and 24:00") == true)
         let groups = try await db.groups()
         #expect(groups.map(\.name) == ["night"] && groups.first?.devices == 2)
         #expect(groups.first?.windows == ["Mon-Fri 02:00-04:00", "Sat,Sun 22:00-06:00"])
@@ -85,21 +86,17 @@ import Testing
         await db.close()
     }
 
-    @Test func updateWindowsParseDaysRangesAndMidnight() throws {
-        let weekdays = try UpdateWindow(parsing: "Mon-Fri 02:00-04:00")
-        #expect(weekdays.days == Set(0...4))
-        #expect(weekdays.contains(weekday: 0, minute: 150) && !weekdays.contains(weekday: 5, minute: 150))
-        #expect(!weekdays.contains(weekday: 0, minute: 240))
-        let night = try UpdateWindow(parsing: "Sat,Sun 23:00-01:30")
-        #expect(night.contains(weekday: 6, minute: 23 * 60 + 30))
-        #expect(night.contains(weekday: 0, minute: 60))      // Monday 01:00 belongs to Sunday's window
-        #expect(!night.contains(weekday: 5, minute: 60))     // Saturday 01:00: Friday has no window
-        #expect(try UpdateWindow(parsing: "Fri-Mon 10:00-11:00").days == [4, 5, 6, 0])
-        #expect(try UpdateWindow(parsing: "* 00:00-23:59").days.count == 7)
+    @Test func updateWindowsAreCheckedWithTheDeviceParserBeforeTheyAreStored() throws {
+        #expect(try UpdateWindowConfig.validated(["Mon-Fri 02:00-04:00", "Sat,Sun 23:00-01:30", "* 00:00-24:00"])
+            == ["Mon-Fri 02:00-04:00", "Sat,Sun 23:00-01:30", "* 00:00-24:00"])
         for bad in ["Mon-Fri", "Mon-Fri 02:00", "Mo 02:00-03:00", "Mon 24:00-01:00", "Mon 02:00-02:00", "Mon 2:00-03:00", "Mon,,Tue 01:00-02:00"] {
-            #expect(throws: FactoryError.self, "\(bad)") { try UpdateWindow(parsing: bad) }
+            #expect(throws: FactoryError.self, "\(bad)") { try UpdateWindowConfig.validated(["* 01:00-02:00", bad]) }
+            // The device refuses the same text: the factory never hands out a window a device would reject.
+            #expect(throws: UpdateWindowError.self, "\(bad)") { try UpdateWindow(parsing: bad) }
         }
-        #expect(UpdateWindow.toml(["Mon-Fri 02:00-04:00", "* 12:00-13:00"])
+        let message = try #require(throws: FactoryError.self) { try UpdateWindowConfig.validated(["Mon 2:00-03:00"]) }
+        #expect(message.description.contains("\"2:00\" is not a time between 00:00 and 24:00"))
+        #expect(UpdateWindowConfig.toml(["Mon-Fri 02:00-04:00", "* 12:00-13:00"])
             == "[update]\nwindows = [\"Mon-Fri 02:00-04:00\", \"* 12:00-13:00\"]\n")
     }
 
