@@ -50,10 +50,10 @@ let package = Package(
             "Archive", "OCI", "HTTP", "OtterCrypto", "CYAML",
         ]),
         .target(name: "Updater", dependencies: [
-            "TUF", "HTTP", "OSTree", "OCI", "ComposeApps", "Bootloader", "OtterCrypto", "CSQLite", "UpdateWindowSyntax",
+            "TUF", "HTTP", "OSTree", "OCI", "ComposeApps", "Bootloader", "OtterCrypto", "CSQLite", "ConfigSyntax",
         ]),
-        // The update-window syntax, shared by the device (Updater) and the factory (Gateway).
-        .target(name: "UpdateWindowSyntax"),
+        // Config text both sides write or check: update windows, TOML strings (device: Updater; factory: Gateway).
+        .target(name: "ConfigSyntax"),
 
         // Front ends and executables.
         .target(name: "OtterCLI", dependencies: [
@@ -64,7 +64,7 @@ let package = Package(
         ]),
         .target(name: "Factory", dependencies: ["TUF", "OSTree", "OtterCrypto"]),
         .target(name: "Gateway", dependencies: [
-            "Factory", "OtterCrypto", "TUF", "UpdateWindowSyntax",
+            "Factory", "OtterCrypto", "TUF", "ConfigSyntax",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -117,7 +117,7 @@ let package = Package(
         // The device and the factory together on real components: registry, podman, libostree.
         .testTarget(name: "EndToEndTests", dependencies: ["Updater", "Bootloader", "OSTree", "TestSupport", "otter", "otter-factory"]),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "Factory", "OtterCrypto", "HTTP", "OSTree", "TestSupport", "otter-factory", "otter", "TUF", "Updater", "UpdateWindowSyntax",
+            "Gateway", "Factory", "OtterCrypto", "HTTP", "OSTree", "TestSupport", "otter-factory", "otter", "TUF", "Updater", "ConfigSyntax",
         ]),
         .testTarget(name: "FirmwareTests", dependencies: [
             "Firmware", "OCI", "HTTP", "OtterCrypto", "TestSupport", "otter-factory",

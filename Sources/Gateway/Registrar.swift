@@ -1,3 +1,4 @@
+import ConfigSyntax
 import Factory
 import FoundationEssentials
 import HTTPTypes
@@ -131,10 +132,10 @@ public final class Registrar: Sendable {
 
     /// The conf.d fragment a device needs to reach this gateway.
     func fragment(name: String, tag: String?, hardwareID: String?) -> String {
-        var lines = ["# Written at registration by the factory \(tomlString(factoryName)).", "[device]", "name = \(tomlString(name))"]
-        if let tag { lines.append("tag = \(tomlString(tag))") }
-        if let hardwareID { lines.append("hardware_id = \(tomlString(hardwareID))") }
-        lines += ["", "[servers]", "tuf_url = \(tomlString(gatewayURL + "/repo"))", "ostree_url = \(tomlString(gatewayURL + "/ostree"))"]
+        var lines = ["# Written at registration by the factory \(tomlBasicString(factoryName)).", "[device]", "name = \(tomlBasicString(name))"]
+        if let tag { lines.append("tag = \(tomlBasicString(tag))") }
+        if let hardwareID { lines.append("hardware_id = \(tomlBasicString(hardwareID))") }
+        lines += ["", "[servers]", "tuf_url = \(tomlBasicString(gatewayURL + "/repo"))", "ostree_url = \(tomlBasicString(gatewayURL + "/ostree"))"]
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -159,24 +160,3 @@ public final class Registrar: Sendable {
     }
 }
 
-/// A TOML basic string.
-func tomlString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                let hex = String(scalar.value, radix: 16, uppercase: true)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
-}

@@ -1,5 +1,5 @@
 import Factory
-import UpdateWindowSyntax
+import ConfigSyntax
 
 /// Update windows on the factory side: checked with the device's own parser before they are
 /// stored, stored newline-separated, and handed to devices in their config (`GET /config`).
@@ -21,6 +21,6 @@ public enum UpdateWindowConfig {
     public static let configFileName = "otter-update-windows.toml"
 
     public static func toml(_ windows: [String]) -> String {
-        "[update]\nwindows = [" + windows.map { "\"\($0)\"" }.joined(separator: ", ") + "]\n"
+        "[update]\nwindows = [" + windows.map(tomlBasicString).joined(separator: ", ") + "]\n"
     }
 }

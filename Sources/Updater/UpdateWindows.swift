@@ -1,7 +1,7 @@
 import FoundationEssentials
 import Glibc
 import TUF
-import UpdateWindowSyntax
+import ConfigSyntax
 
 /// When the daemon may install, start apps and reboot: `[update] windows = ["Mon-Fri 02:00-04:00", …]`
 /// in device-local time (issue #11). Days are `Mon-Fri`, `Sat,Sun`, `Mon` or `*`; a window whose

@@ -2,7 +2,7 @@ import Foundation
 import Factory
 import Gateway
 import Testing
-import UpdateWindowSyntax
+import ConfigSyntax
 
 /// The database layer on both engines (SQLite and PostgreSQL), and the schema checks.
 @Suite struct FactoryDatabaseTests {

@@ -1,3 +1,4 @@
+import ConfigSyntax
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -136,26 +137,7 @@ public struct CallbackRunner: Sendable {
     }
 
     /// A TOML basic string (quotes included); also what `otter register` writes its fragment with.
-    public static func tomlString(_ value: String) -> String {
-        var escaped = ""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\t": escaped += "\\t"
-            case "\r": escaped += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16, uppercase: true)
-                    escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    escaped.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return "\"\(escaped)\""
-    }
+    public static func tomlString(_ value: String) -> String { tomlBasicString(value) }
 }
 
 public enum CallbackRunnerError: Error, Equatable, CustomStringConvertible {
