@@ -8,7 +8,20 @@ import HTTP
 /// ends in `.toml` become fragments; the layer holds nothing else, so an entry the gateway no
 /// longer sends is removed. A config that would not load is refused as a whole and the layer
 /// stays as it was.
+///
+/// The gateway may set only `gatewaySettable` keys: schedules, names and limits. Settings that
+/// name programs, paths, servers, certificates or the bootloader stay with the image and /etc: a
+/// compromised gateway or factory database must not be able to make every device run a command
+/// (`update.reboot_command`, health-check directories, the compose command) or trust another server.
 public struct DeviceConfigSync: Sendable {
+    /// `section.key` settings a gateway-delivered fragment may hold.
+    public static let gatewaySettable: Set<String> = [
+        "update.windows", "update.poll_interval", "update.poll_jitter", "update.auto_reboot",
+        "device.name", "device.tag",
+        "health.timeout", "health.per_check_timeout",
+        "servers.cert_renew_days", "apps.reserve_bytes",
+    ]
+
     public let gatewayURL: String
     let client: HTTPClient
     /// The layer directory (under the sysroot).
@@ -94,6 +107,16 @@ public struct DeviceConfigSync: Sendable {
 
     /// Loads the configuration as it would be with the new layer; throws its error if it does not.
     func check(_ fragments: [String: String]) throws {
+        for (name, text) in fragments.sorted(by: { $0.key < $1.key }) {
+            // A syntax error is reported by the load below, with its line and column.
+            guard let assignments = try? TOMLReader.parse(text) else { continue }
+            for assignment in assignments {
+                let key = assignment.path.prefix(2).joined(separator: ".")
+                guard Self.gatewaySettable.contains(key) else {
+                    throw UpdaterError("the gateway's device config was not applied: \(name) sets \(key), which only the image or /etc/otter/conf.d may set; a gateway may set \(Self.gatewaySettable.sorted().joined(separator: ", ")); the previous config stays in effect")
+                }
+            }
+        }
         let staging = directory + "/.staging-\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
