@@ -7,7 +7,7 @@ struct DevicesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
         abstract: "The fleet as the gateway saw it: devices, their Targets, apps and events.",
-        subcommands: [List.self, Show.self, SetGroup.self, SetWindows.self])
+        subcommands: [List.self, Show.self, Config.self, SetGroup.self, SetWindows.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List devices, most recently seen first.")

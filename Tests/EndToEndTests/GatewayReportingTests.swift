@@ -78,6 +78,43 @@ import TestSupport
         // The x-ats-target header of the reports is the device's check-in.
         #expect((shown["device"] as? [String: Any])?["targetName"] as? String == "otter-lab-lmp-7")
     }
+
+    @Test func configFilesSetByTheOperatorReachTheDeviceAndCommandsAreRefused() async throws {
+        let (gateway, config, uuid) = try registeredDevice()
+        func set(_ name: String, _ text: String) throws {
+            let file = temp.path + "/" + name
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            try gateway.factoryCLI(["devices", "config", uuid, "--factory", gateway.factory, "--set", "\(name)=\(file)"])
+        }
+        let sync = try #require(DeviceConfigSync(configuration: config))
+        let layer = config.root + "/var/lib/otter/conf.d"
+        func files() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: layer)) ?? []).filter { $0.hasSuffix(".toml") }.sorted() }
+
+        try set("50-poll.toml", "[update]\npoll_interval = 900\n")
+        #expect(try await sync.sync())
+        #expect(files() == ["50-poll.toml"])
+        #expect(try OtterConfiguration.load(root: config.root).update.pollInterval == .seconds(900))
+        #expect(try await !sync.sync(), "nothing new: 304")
+
+        // Changed within the same second: still seen (every change gets a later Last-Modified).
+        try set("50-poll.toml", "[update]\npoll_interval = 1200\n")
+        #expect(try await sync.sync())
+        #expect(try OtterConfiguration.load(root: config.root).update.pollInterval == .seconds(1200))
+
+        // A file naming a command is refused whole; the layer keeps what it had.
+        try set("60-reboot.toml", "[update]\nreboot_command = [\"/bin/sh\", \"-c\", \"id\"]\n")
+        let refused = await #expect(throws: UpdaterError.self) { try await sync.sync() }
+        #expect(refused?.description.contains("60-reboot.toml sets update.reboot_command") == true, "\(refused.map { "\($0)" } ?? "")")
+        #expect(files() == ["50-poll.toml"])
+
+        try gateway.factoryCLI(["devices", "config", uuid, "--factory", gateway.factory, "--unset", "60-reboot.toml"])
+        #expect(try await !sync.sync(), "accepted again; the layer already holds exactly that")
+        #expect(files() == ["50-poll.toml"])
+        let shown = try gateway.factoryCLI(["devices", "config", uuid, "--factory", gateway.factory])
+        #expect(shown == "# 50-poll.toml\n[update]\npoll_interval = 1200" as String)
+        let bad = try runProcess(builtProduct("otter-factory"), ["devices", "config", uuid, "--factory", gateway.factory, "--set", "../x.toml=/etc/hostname"])
+        #expect(bad.status == 64 && bad.err.contains("is not a config file name"), "\(bad.err)")
+    }
 }
 
 /// `otter register --renew` and the daemon's renewal near expiry, against the real gateway.
@@ -147,4 +184,5 @@ import TestSupport
         #expect(GatewayReporter.lmpEvent(queued("health", .failed)) == nil)
         #expect(GatewayReporter.lmpEvent(queued("fetch", .started))?.deviceTime == "1970-01-01T00:00:00Z")
     }
+
 }
