@@ -136,6 +136,23 @@ public final class TargetsRepository {
         return changed
     }
 
+    /// The earliest expiry of the roles the factory re-signs online (targets, snapshot, timestamp).
+    public var earliestOnlineExpiry: Timestamp? {
+        ["targets", "snapshot", "timestamp"].compactMap(repository.expires).min { $0.secondsSinceEpoch < $1.secondsSinceEpoch }
+    }
+
+    /// Re-signs targets, snapshot and timestamp (new versions, new expiry) when one of them
+    /// expires within `days`, so devices never meet expired metadata while nothing is published;
+    /// true when it did.
+    @discardableResult
+    public func refresh(ifExpiringWithinDays days: Int64, now: Timestamp = SystemClock().now()) throws -> Bool {
+        guard let earliest = earliestOnlineExpiry, earliest.secondsSinceEpoch - now.secondsSinceEpoch > days * 86400 else {
+            try publish()
+            return true
+        }
+        return false
+    }
+
     func publish() throws {
         let expires = SystemClock().now().adding(seconds: expiryDays * 86400)
         for role in ["targets", "snapshot", "timestamp"] {

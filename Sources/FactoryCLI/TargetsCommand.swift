@@ -5,7 +5,7 @@ struct TargetsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "targets",
         abstract: "Add, list and tag Targets in the CI TUF repository.",
-        subcommands: [Add.self, List.self, Tag.self])
+        subcommands: [Add.self, List.self, Tag.self, Refresh.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -85,6 +85,46 @@ struct TargetsCommand: AsyncParsableCommand {
                         print("\(target.name)  version \(target.version)  hwid \(target.hardwareIds.joined(separator: ","))  "
                               + "tags \(target.tags.joined(separator: ","))  os \(target.osCommit.prefix(12))  apps \(apps.isEmpty ? "-" : apps)")
                     }
+                }
+            }
+        }
+    }
+
+    struct Refresh: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-sign targets, snapshot and timestamp when they expire soon (run it daily, e.g. from a timer).",
+            discussion: """
+            TUF metadata expires (365 days after it was signed, by default): a factory that \
+            publishes nothing for that long would leave every device unable to accept metadata. \
+            This re-signs the CI repository's online roles with new versions and a new expiry when \
+            any of them expires within --within-days, and does nothing otherwise. Production \
+            targets metadata carries an offline signature and is re-signed by the operator.
+
+            Exit status: 0 (re-signed or still fresh; the output says which), 1 failed.
+            """)
+
+        @OptionGroup var factory: FactoryOptions
+
+        @Option(help: ArgumentHelp("Re-sign when metadata expires within this many days.", valueName: "days"))
+        var withinDays: Int64 = 30
+
+        func validate() throws {
+            guard withinDays >= 0 else { throw ValidationError("--within-days must be 0 or more") }
+        }
+
+        func run() async throws {
+            try await reportingFactoryErrors {
+                let repository = try FactoryDirectory(existing: factory.directory).ciRepository()
+                let before = repository.earliestOnlineExpiry
+                let refreshed = try repository.refresh(ifExpiringWithinDays: withinDays)
+                let after = repository.earliestOnlineExpiry
+                if factory.json {
+                    struct Output: Encodable { var refreshed: Bool; var expires: String?; var targetsVersion: Int64 }
+                    try printFactoryJSON(Output(refreshed: refreshed, expires: after?.tufExpires, targetsVersion: repository.targetsVersion))
+                } else if refreshed {
+                    print("re-signed targets, snapshot and timestamp (version \(repository.targetsVersion)): they expired \(before?.tufExpires ?? "never"), now \(after?.tufExpires ?? "never")")
+                } else {
+                    print("nothing to do: the metadata expires \(before?.tufExpires ?? "never"), more than \(withinDays) days away")
                 }
             }
         }

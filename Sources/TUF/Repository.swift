@@ -74,6 +74,11 @@ public final class TUFRepository {
         signed[role]!["version"] = .integer(version(role) + 1)
     }
 
+    /// When the role's current metadata expires (nil for a role without an `expires`).
+    public func expires(_ role: String) -> Timestamp? {
+        signed[role]?["expires"]?.stringValue.flatMap { Timestamp(tufExpires: $0) }
+    }
+
     public func setExpires(_ role: String, _ time: Timestamp) {
         signed[role]!["expires"] = .string(time.tufExpires)
     }

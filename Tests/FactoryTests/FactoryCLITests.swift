@@ -25,6 +25,68 @@ import TestSupport
         return status == 0 ? result.out : result.err
     }
 
+    /// python-tuf's ngclient refreshes `client` (a metadata dir holding at least root.json) from
+    /// the factory's CI repository over HTTP and returns `target`'s hashes and custom data.
+    func pythonTUF(client: String, target: String) throws -> [String: Any]? {
+        let port = freeLoopbackPort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-m", "http.server", "--bind", "127.0.0.1", "\(port)", "--directory", factory + "/tuf/ci"]
+        server.standardError = FileHandle.nullDevice
+        server.standardOutput = FileHandle.nullDevice
+        try server.run()
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        let script = """
+        import json, sys, time
+        from tuf.ngclient import Updater
+        for attempt in range(50):
+            try:
+                root = open(sys.argv[1] + "/root.json", "rb").read()
+                u = Updater(bootstrap=root, metadata_dir=sys.argv[1], metadata_base_url=sys.argv[2], target_base_url=sys.argv[2])
+                u.refresh()
+                break
+            except Exception as e:
+                if attempt == 49: raise
+                time.sleep(0.1)
+        info = u.get_targetinfo(sys.argv[3])
+        print(json.dumps({"hashes": info.hashes, "custom": info.custom}))
+        """
+        let result = try runProcess("/usr/bin/env", ["python3", "-c", script, client, "http://127.0.0.1:\(port)/", target])
+        #expect(result.status == 0, "python-tuf: \(result.err)")
+        return try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any]
+    }
+
+    @Test func refreshReSignsExpiringMetadataThatAClientOfTheOldVersionsAccepts() throws {
+        try factoryCLI(["init", factory])
+        let commit = String(repeating: "c1", count: 32)
+        try factoryCLI(["targets", "add", "--factory", factory, "--version", "1", "--hwid", "qemu-x86", "--tag", "main", "--os", commit])
+        // A device that trusts the current versions.
+        try FileManager.default.createDirectory(atPath: dir + "/client", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: factory + "/tuf/ci/1.root.json", toPath: dir + "/client/root.json")
+        #expect(try pythonTUF(client: dir + "/client", target: "qemu-x86-lmp-1") != nil)
+        func timestamp() throws -> [String: Any] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: factory + "/tuf/ci/timestamp.json"))
+            return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["signed"] as? [String: Any])
+        }
+        let before = try timestamp()
+
+        let fresh = try factoryCLI(["targets", "refresh", "--factory", factory, "--within-days", "30", "--json"])
+        #expect(fresh.contains("\"refreshed\" : false"), "\(fresh)")
+        #expect(try timestamp()["version"] as? Int == before["version"] as? Int)
+
+        // 365-day metadata is within 400 days of expiring: re-signed with new versions and expiry.
+        let refreshed = try factoryCLI(["targets", "refresh", "--factory", factory, "--within-days", "400"])
+        #expect(refreshed.hasPrefix("re-signed targets, snapshot and timestamp"), "\(refreshed)")
+        let after = try timestamp()
+        #expect(after["version"] as? Int == (before["version"] as? Int ?? 0) + 1)
+        #expect((after["expires"] as? String ?? "") >= (before["expires"] as? String ?? "~"))
+        let seen = try pythonTUF(client: dir + "/client", target: "qemu-x86-lmp-1")
+        #expect((seen?["hashes"] as? [String: String])?["sha256"] == commit)
+        let targets = try Data(contentsOf: URL(fileURLWithPath: dir + "/client/targets.json"))
+        let version = ((try JSONSerialization.jsonObject(with: targets) as? [String: Any])?["signed"] as? [String: Any])?["version"] as? Int
+        #expect(version == 3, "the client took the re-signed targets (version 2 added Target 1)")
+    }
+
     func rootfs(_ version: String) throws -> String {
         let root = dir + "/rootfs-\(version)"
         for sub in ["usr/etc", "usr/lib/modules/6.1.0", "usr/share/data"] {
@@ -65,34 +127,9 @@ import TestSupport
         #expect(targets.first?["tags"] as? [String] == ["main", "beta"])
 
         // python-tuf refreshes from the published files over HTTP and sees the Target's custom data.
-        let port = freeLoopbackPort()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        server.arguments = ["-m", "http.server", "--bind", "127.0.0.1", "\(port)", "--directory", factory + "/tuf/ci"]
-        server.standardError = FileHandle.nullDevice
-        server.standardOutput = FileHandle.nullDevice
-        try server.run()
-        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
         try FileManager.default.createDirectory(atPath: dir + "/client", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: factory + "/tuf/ci/1.root.json", toPath: dir + "/client/root.json")
-        let script = """
-        import json, sys, time
-        from tuf.ngclient import Updater
-        for attempt in range(50):
-            try:
-                root = open(sys.argv[1] + "/root.json", "rb").read()
-                u = Updater(bootstrap=root, metadata_dir=sys.argv[1], metadata_base_url=sys.argv[2], target_base_url=sys.argv[2])
-                u.refresh()
-                break
-            except Exception as e:
-                if attempt == 49: raise
-                time.sleep(0.1)
-        info = u.get_targetinfo("qemu-x86-lmp-2")
-        print(json.dumps({"hashes": info.hashes, "custom": info.custom}))
-        """
-        let result = try runProcess("/usr/bin/env", ["python3", "-c", script, dir + "/client", "http://127.0.0.1:\(port)/"])
-        #expect(result.status == 0, "python-tuf: \(result.err)")
-        let seen = try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any]
+        let seen = try pythonTUF(client: dir + "/client", target: "qemu-x86-lmp-2")
         #expect((seen?["hashes"] as? [String: String])?["sha256"] == c2)
         let custom = seen?["custom"] as? [String: Any]
         #expect(custom?["version"] as? String == "2")
