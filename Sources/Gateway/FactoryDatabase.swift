@@ -34,7 +34,9 @@ public final class FactoryDatabase: Sendable {
             return try FactoryDatabase(factory: factory)
         }
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            return FactoryDatabase(engine: try await PostgresEngine(url: location, schema: Self.postgresSchema))
+            let database = FactoryDatabase(engine: try await PostgresEngine(url: location, schema: Self.postgresSchema))
+            try await database.fillDeviceTagsOnce()
+            return database
         }
         return try FactoryDatabase(path: location)
     }
@@ -96,13 +98,11 @@ public final class FactoryDatabase: Sendable {
     """
 
     /// Fills `device_tags` from the `tags` lists of a database made before it existed (one
-    /// statement; `find` is the engine's substring-position function). With `unlessSetting`,
-    /// only while that setting is absent (PostgreSQL runs its schema at every open).
-    static func tagBackfill(find: String, unlessSetting marker: String? = nil) -> String {
-        let guarded = marker.map { " AND NOT EXISTS (SELECT 1 FROM settings WHERE key = '\($0)')" } ?? ""
-        return """
+    /// statement; `find` is the engine's substring-position function).
+    static func tagBackfill(find: String) -> String {
+        """
         WITH RECURSIVE split(uuid, tag, rest) AS (
-          SELECT uuid, CAST('' AS TEXT), tags || ',' FROM devices WHERE tags IS NOT NULL\(guarded)
+          SELECT uuid, CAST('' AS TEXT), tags || ',' FROM devices WHERE tags IS NOT NULL
           UNION ALL
           SELECT uuid, trim(substr(rest, 1, \(find)(rest, ',') - 1)), substr(rest, \(find)(rest, ',') + 1) FROM split WHERE rest <> '')
         INSERT INTO device_tags(tag, device_uuid) SELECT DISTINCT tag, uuid FROM split WHERE tag <> '' ON CONFLICT DO NOTHING
@@ -173,9 +173,6 @@ public final class FactoryDatabase: Sendable {
           allow_production BIGINT NOT NULL, description TEXT, uses BIGINT NOT NULL DEFAULT 0);
         """ + waveTables(real: "DOUBLE PRECISION", blob: "BYTEA") + tagTables + """
         ALTER TABLE wave_rollouts ADD COLUMN IF NOT EXISTS ignore_windows INTEGER NOT NULL DEFAULT 0;
-        """ + tagBackfill(find: "strpos", unlessSetting: tagsMigrated) + """
-        ;
-        INSERT INTO settings(key, value) VALUES ('\(tagsMigrated)', '1') ON CONFLICT(key) DO NOTHING
         """
         // One statement per entry (the extended protocol takes one at a time); the integer
         // columns of the shared tables are BIGINT so bound Int64 values compare and insert as is.
@@ -185,6 +182,15 @@ public final class FactoryDatabase: Sendable {
 
     /// Set once a PostgreSQL database's `device_tags` was filled from its devices' `tags`.
     static let tagsMigrated = "schema.device_tags"
+
+    /// PostgreSQL runs its (idempotent) schema at every open; the fill of `device_tags` runs
+    /// only until it is recorded as done (checking that is one key lookup per open).
+    func fillDeviceTagsOnce() async throws {
+        guard try await setting(Self.tagsMigrated) == nil else { return }
+        try await engine.execute([SQLStatement(Self.tagBackfill(find: "strpos")), SQLStatement("""
+        INSERT INTO settings(key, value) VALUES (?, '1') ON CONFLICT(key) DO NOTHING
+        """, [Self.tagsMigrated])])
+    }
 
     // MARK: Settings
 
