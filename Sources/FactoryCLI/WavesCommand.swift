@@ -153,7 +153,9 @@ struct WavesCommand: AsyncParsableCommand {
             Without --group or --uuids: the whole production fleet of the tag (a sample with --limit). \
             --limit N picks N pseudo-randomly, preferring recently seen devices; devices already \
             running the wave's Target or already in the wave are skipped. At most 10000 per command \
-            with --limit or --uuids; whole groups and the fleet have no cap.
+            with --limit or --uuids; whole groups and the fleet have no cap. With --now the chosen \
+            devices install without waiting for their update windows (the gateway sends them none \
+            while the wave is active), whether or not the wave was made with `init --now`.
             """)
 
         @OptionGroup var factory: FactoryOptions
@@ -164,6 +166,8 @@ struct WavesCommand: AsyncParsableCommand {
         var uuids: String?
         @Flag(help: "Only show what would be chosen.") var dryRun = false
         @Flag(name: .customLong("print-uuids"), help: "Print the chosen UUIDs, one a line.") var printUUIDs = false
+        @Flag(help: "The chosen devices install without waiting for their update windows.") var now = false
+        @Flag(help: "Print the database's plan for the selection query (to stderr).") var explain = false
 
         func run() async throws {
             try await reportingFactoryErrors {
@@ -183,12 +187,18 @@ struct WavesCommand: AsyncParsableCommand {
                 } else {
                     selection = .fleet
                 }
-                let rollout = try await WavesCommand.store(factory).rollout(name, selection: selection, limit: limit, dryRun: dryRun,
-                                                                            at: wallClock())
+                let store = try await WavesCommand.store(factory)
+                if explain {
+                    let plan = try await store.selectionPlan(name, selection: selection, limit: limit)
+                    writeNote("plan of the selection (\(store.database.engine.kind.rawValue)):\n  " + plan.joined(separator: "\n  "))
+                }
+                let rollout = try await store.rollout(name, selection: selection, limit: limit, dryRun: dryRun, ignoreWindows: now,
+                                                      at: wallClock())
                 if factory.json { return try printFactoryJSON(rollout) }
                 if printUUIDs { for uuid in rollout.devices { print(uuid) } }
-                let summary = dryRun ? "would roll wave \(name) out to \(rollout.devices.count) device(s) (dry run)"
-                    : "rollout \(rollout.number) of wave \(name): \(rollout.devices.count) device(s)"
+                let windows = now ? ", ignoring update windows" : ""
+                let summary = dryRun ? "would roll wave \(name) out to \(rollout.devices.count) device(s)\(windows) (dry run)"
+                    : "rollout \(rollout.number) of wave \(name): \(rollout.devices.count) device(s)\(windows)"
                 if printUUIDs { writeNote(summary) } else { print(summary) }
             }
         }
@@ -233,7 +243,10 @@ struct WavesCommand: AsyncParsableCommand {
                 func line(_ label: String, _ counts: WaveStore.Counts) {
                     print("  \(label): rolled out \(counts.rolledOut), updated \(counts.updated), failed \(counts.failed), rolled back \(counts.rolledBack), not yet seen \(counts.notYetSeen)")
                 }
-                for number in status.rollouts.keys.sorted() { line("rollout \(number)", status.rollouts[number]!) }
+                for number in status.rollouts.keys.sorted() {
+                    let now = status.rolloutsIgnoringWindows.contains(number) ? " (ignores update windows)" : ""
+                    line("rollout \(number)\(now)", status.rollouts[number]!)
+                }
                 line("total", status.total)
             }
         }

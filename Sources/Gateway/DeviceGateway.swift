@@ -257,23 +257,28 @@ public final class DeviceGateway: Sendable {
     }
 
     /// `GET /config`: the device's fioconfig document (`{"<file>":{"Value":…,"Unencrypted":true}}`)
-    /// with its update windows added as `otter-update-windows.toml`; 204 without either, 304
-    /// when `If-Modified-Since` is not older.
+    /// with its update windows added as `otter-update-windows.toml` (none while it is in a
+    /// `waves rollout --now` of an active wave); 204 without either, 304 when
+    /// `If-Modified-Since` is not older.
     func config(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let identity = try context.device()
         let stored = try await database.config(for: identity.uuid)
-        let windows = try await database.effectiveWindows(identity.uuid)
+        var windows = try await database.effectiveWindows(identity.uuid)
+        let withheld = try await database.windowsWithheld(identity.uuid)
+        let withholding = withheld?.active == true
+        if withholding { windows = windows.map { ([], $0.updatedAt) } }
         guard stored != nil || windows != nil else { return Response(status: .noContent) }
-        let modified = httpDate(max(stored?.updatedAt ?? 0, windows?.updatedAt ?? 0))
+        let modified = httpDate(max(stored?.updatedAt ?? 0, windows?.updatedAt ?? 0, withheld?.changedAt ?? 0))
         var headers = HTTPFields()
         headers[.lastModified] = modified
         headers[.date] = httpDate(Date().timeIntervalSince1970)
         if request.headers[.ifModifiedSince] == modified { return Response(status: .notModified, headers: headers) }
         headers[.contentType] = "application/json"
         var body = stored.map { Array($0.body.utf8) } ?? Array("{}".utf8)
-        if let windows, !windows.windows.isEmpty, var document = (try? JSONParser().parse(body))?.objectValue {
-            document[UpdateWindowConfig.configFileName] = .object(JSONObject([
-                "Value": .string(UpdateWindowConfig.toml(windows.windows)), "Unencrypted": .bool(true)]))
+        if withholding || windows?.windows.isEmpty == false, var document = (try? JSONParser().parse(body))?.objectValue {
+            document[UpdateWindowConfig.configFileName] = windows.flatMap { $0.windows.isEmpty ? nil : $0.windows }.map {
+                .object(JSONObject(["Value": .string(UpdateWindowConfig.toml($0)), "Unencrypted": .bool(true)]))
+            }
             body = JSONWriter.compact(.object(document))
         }
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))

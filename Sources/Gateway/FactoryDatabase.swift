@@ -34,7 +34,9 @@ public final class FactoryDatabase: Sendable {
             return try FactoryDatabase(factory: factory)
         }
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            return FactoryDatabase(engine: try await PostgresEngine(url: location, schema: Self.postgresSchema))
+            let database = FactoryDatabase(engine: try await PostgresEngine(url: location, schema: Self.postgresSchema))
+            try await database.fillDeviceTagsOnce()
+            return database
         }
         return try FactoryDatabase(path: location)
     }
@@ -76,7 +78,46 @@ public final class FactoryDatabase: Sendable {
             ALTER TABLE devices ADD COLUMN windows_updated_at REAL;
             """ + Self.waveTables(real: "REAL", blob: "BLOB"))
         }
+        migrator.registerMigration("v3-device-tags") { db in
+            try db.execute(sql: Self.tagTables + Self.tagBackfill(find: "instr") + """
+            ;
+            ALTER TABLE wave_rollouts ADD COLUMN ignore_windows INTEGER NOT NULL DEFAULT 0;
+            """)
+        }
         return migrator
+    }
+
+    /// A device's tags one per row, so that choosing devices by tag is an index lookup
+    /// (`device_tags` primary key) instead of matching every device's `tags` text. `devices.tags`
+    /// keeps the list as the device sent it; both change together (`tagStatements`).
+    static let tagTables = """
+    CREATE TABLE IF NOT EXISTS device_tags(
+      tag TEXT NOT NULL, device_uuid TEXT NOT NULL REFERENCES devices(uuid) ON DELETE CASCADE, PRIMARY KEY(tag, device_uuid));
+    CREATE INDEX IF NOT EXISTS device_tags_by_device ON device_tags(device_uuid);
+
+    """
+
+    /// Fills `device_tags` from the `tags` lists of a database made before it existed (one
+    /// statement; `find` is the engine's substring-position function).
+    static func tagBackfill(find: String) -> String {
+        """
+        WITH RECURSIVE split(uuid, tag, rest) AS (
+          SELECT uuid, CAST('' AS TEXT), tags || ',' FROM devices WHERE tags IS NOT NULL
+          UNION ALL
+          SELECT uuid, trim(substr(rest, 1, \(find)(rest, ',') - 1)), substr(rest, \(find)(rest, ',') + 1) FROM split WHERE rest <> '')
+        INSERT INTO device_tags(tag, device_uuid) SELECT DISTINCT tag, uuid FROM split WHERE tag <> '' ON CONFLICT DO NOTHING
+        """
+    }
+
+    /// The statements that make `device_tags` hold exactly the tags of the comma-separated `tags`.
+    static func tagStatements(_ uuid: String, _ tags: String?) -> [SQLStatement] {
+        let list = Array(Set(DeviceRecord.list(tags))).sorted()
+        var statements = [SQLStatement("DELETE FROM device_tags WHERE device_uuid = ?", [uuid])]
+        if !list.isEmpty {
+            statements.append(SQLStatement("INSERT INTO device_tags(tag, device_uuid) VALUES " + list.map { _ in "(?, ?)" }.joined(separator: ", "),
+                                           list.flatMap { [$0, uuid] as [any SQLBindable] }))
+        }
+        return statements
     }
 
     /// Tables and indexes of issue #11, in the syntax both engines take.
@@ -130,11 +171,25 @@ public final class FactoryDatabase: Sendable {
         CREATE TABLE IF NOT EXISTS tokens(
           hash TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION,
           allow_production BIGINT NOT NULL, description TEXT, uses BIGINT NOT NULL DEFAULT 0);
-        """ + waveTables(real: "DOUBLE PRECISION", blob: "BYTEA")
+        """ + waveTables(real: "DOUBLE PRECISION", blob: "BYTEA") + tagTables + """
+        ALTER TABLE wave_rollouts ADD COLUMN IF NOT EXISTS ignore_windows INTEGER NOT NULL DEFAULT 0;
+        """
         // One statement per entry (the extended protocol takes one at a time); the integer
         // columns of the shared tables are BIGINT so bound Int64 values compare and insert as is.
         return v1.split(separator: ";").map { String($0).replacing("INTEGER", with: "BIGINT") }
             .filter { $0.contains { !$0.isWhitespace } }
+    }
+
+    /// Set once a PostgreSQL database's `device_tags` was filled from its devices' `tags`.
+    static let tagsMigrated = "schema.device_tags"
+
+    /// PostgreSQL runs its (idempotent) schema at every open; the fill of `device_tags` runs
+    /// only until it is recorded as done (checking that is one key lookup per open).
+    func fillDeviceTagsOnce() async throws {
+        guard try await setting(Self.tagsMigrated) == nil else { return }
+        try await engine.execute([SQLStatement(Self.tagBackfill(find: "strpos")), SQLStatement("""
+        INSERT INTO settings(key, value) VALUES (?, '1') ON CONFLICT(key) DO NOTHING
+        """, [Self.tagsMigrated])])
     }
 
     // MARK: Settings
@@ -173,29 +228,42 @@ public final class FactoryDatabase: Sendable {
 
     /// Records a contact from `identity`: creates the device on first contact (its key is then
     /// the only one accepted for the UUID), and stores the header state and last-seen time.
+    ///
+    /// Tags are written (with their `device_tags` rows, in one transaction) only when they
+    /// differ from the stored ones: the common check-in stays a single statement.
     public func checkIn(_ identity: DeviceIdentity, state: CheckIn, at now: Double) async throws -> CheckInOutcome {
+        // A new device's tags are left for the update below, so a crash between the two
+        // statements leaves tags that differ, and the next check-in writes them.
         let created = try await engine.query("""
-        INSERT INTO devices(uuid, name, pubkey, is_prod, created_at, last_seen, tags, target_name, ostree_hash, docker_apps)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uuid) DO NOTHING RETURNING uuid
+        INSERT INTO devices(uuid, name, pubkey, is_prod, created_at, last_seen, target_name, ostree_hash, docker_apps)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uuid) DO NOTHING RETURNING uuid
         """, [identity.uuid, identity.uuid, identity.publicKeyPEM, identity.isProduction, now, now,
-              state.tags, state.targetName, state.ostreeHash, state.dockerApps])
-        if !created.isEmpty { return .created }
+              state.targetName, state.ostreeHash, state.dockerApps])
+        var arguments: [any SQLBindable] = [now, state.targetName, state.ostreeHash, state.dockerApps, identity.isProduction,
+                                            identity.uuid, identity.publicKeyPEM]
+        if let tags = state.tags { arguments.append(tags) }
         let updated = try await engine.query("""
-        UPDATE devices SET last_seen = ?, tags = coalesce(?, tags), target_name = coalesce(?, target_name),
+        UPDATE devices SET last_seen = ?, target_name = coalesce(?, target_name),
           ostree_hash = coalesce(?, ostree_hash), docker_apps = coalesce(?, docker_apps), is_prod = ?
-        WHERE uuid = ? AND pubkey = ? RETURNING uuid
-        """, [now, state.tags, state.targetName, state.ostreeHash, state.dockerApps, identity.isProduction,
-              identity.uuid, identity.publicKeyPEM])
-        return updated.isEmpty ? .keyMismatch : .known
+        WHERE uuid = ? AND pubkey = ?
+        RETURNING \(state.tags == nil ? "0" : "CASE WHEN tags IS NULL OR tags <> ? THEN 1 ELSE 0 END") AS tags_changed
+        """, arguments)
+        guard let row = updated.first else { return .keyMismatch }
+        if let tags = state.tags, row.int("tags_changed") == 1 {
+            try await engine.execute([SQLStatement("UPDATE devices SET tags = ? WHERE uuid = ?", [tags, identity.uuid])]
+                                     + Self.tagStatements(identity.uuid, tags))
+        }
+        return created.isEmpty ? .known : .created
     }
 
     /// A device registered through `POST /devices` (before it ever connects).
     public func registerDevice(_ identity: DeviceIdentity, name: String, hardwareID: String?, group: String?, tag: String?,
                                at now: Double) async throws {
-        try await engine.execute("""
+        try await engine.execute([SQLStatement("""
         INSERT INTO devices(uuid, name, pubkey, is_prod, hardware_id, group_name, created_at, tags)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        """, [identity.uuid, name, identity.publicKeyPEM, identity.isProduction, hardwareID, group, now, tag])
+        """, [identity.uuid, name, identity.publicKeyPEM, identity.isProduction, hardwareID, group, now, tag])]
+            + Self.tagStatements(identity.uuid, tag))
     }
 
     public func device(_ uuid: String) async throws -> DeviceRecord? {
@@ -205,16 +273,19 @@ public final class FactoryDatabase: Sendable {
     /// Every device, newest contact first; with `tag`, only devices whose reported tags
     /// include it; with `group`, only that group's.
     public func devices(tag: String? = nil, group: String? = nil) async throws -> [DeviceRecord] {
-        var sql = "SELECT * FROM devices"
+        var conditions: [String] = []
         var arguments: [any SQLBindable] = []
         if let group {
-            sql += " WHERE group_name = ?"
+            conditions.append("group_name = ?")
             arguments.append(group)
         }
-        sql += " ORDER BY coalesce(last_seen, created_at) DESC, uuid"
-        let all = try await engine.query(sql, arguments).map(DeviceRecord.init(row:))
-        guard let tag else { return all }
-        return all.filter { $0.tags.contains(tag) }
+        if let tag {
+            conditions.append("EXISTS (SELECT 1 FROM device_tags t WHERE t.tag = ? AND t.device_uuid = devices.uuid)")
+            arguments.append(tag)
+        }
+        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        return try await engine.query("SELECT * FROM devices" + filter + " ORDER BY coalesce(last_seen, created_at) DESC, uuid", arguments)
+            .map(DeviceRecord.init(row:))
     }
 
     // MARK: Reports

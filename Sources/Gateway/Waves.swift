@@ -181,6 +181,8 @@ public struct WaveStore: Sendable {
         public var number: Int
         public var devices: [String]
         public var dryRun: Bool
+        /// `--now`: its devices install without waiting for their update windows.
+        public var ignoresWindows: Bool
     }
 
     /// Splits a UUID list on commas, semicolons and any whitespace; `@FILE` reads a file.
@@ -191,8 +193,11 @@ public struct WaveStore: Sendable {
     /// Chooses production devices of the wave's tag and (unless `dryRun`) makes the wave's
     /// metadata visible to them. With `limit`, a pseudo-random sample of that size drawn from
     /// the `2 × limit` most recently seen candidates; devices already running the wave's
-    /// Target or already in the wave are skipped.
-    public func rollout(_ name: String, selection: Selection, limit: Int?, dryRun: Bool, at now: Double) async throws -> Rollout {
+    /// Target or already in the wave are skipped. With `ignoreWindows` (`--now`), the gateway
+    /// withholds the update windows of the rollout's devices while the wave is active (the
+    /// wave's metadata was signed offline at `init`; this is the server's part).
+    public func rollout(_ name: String, selection: Selection, limit: Int?, dryRun: Bool, ignoreWindows: Bool = false,
+                        at now: Double) async throws -> Rollout {
         let wave = try await require(name)
         guard wave.state == "active" else { throw FactoryError("wave \(name) is \(wave.state); only an active wave rolls out") }
         if let limit, limit > Self.maxPerCommand || limit < 1 {
@@ -200,7 +205,8 @@ public struct WaveStore: Sendable {
         }
         let query = try Self.selectionQuery(wave: wave, selection: selection, limit: limit)
         if dryRun {
-            return Rollout(number: 0, devices: try await engine.query(query).compactMap { $0.string("uuid") }, dryRun: true)
+            return Rollout(number: 0, devices: try await engine.query(query).compactMap { $0.string("uuid") }, dryRun: true,
+                           ignoresWindows: ignoreWindows)
         }
         let number = (try await engine.queryOne("SELECT coalesce(max(number), 0) AS n FROM wave_rollouts WHERE wave = ?", [name])?
             .int("n") ?? 0) + 1
@@ -208,9 +214,15 @@ public struct WaveStore: Sendable {
         insert.sql = "INSERT INTO wave_devices(wave, device_uuid, rollout, added_at) SELECT ?, uuid, ?, ? FROM (\(query.sql)) chosen RETURNING device_uuid"
         insert.arguments = [.text(name), .integer(Int64(number)), .real(now)] + query.arguments
         let added = try await engine.query(insert).compactMap { $0.string("device_uuid") }
-        try await engine.execute("INSERT INTO wave_rollouts(wave, number, created_at, selection, devices) VALUES (?, ?, ?, ?, ?)",
-                                 [name, number, now, Self.describe(selection, limit: limit), added.count])
-        return Rollout(number: number, devices: added, dryRun: false)
+        try await engine.execute("""
+        INSERT INTO wave_rollouts(wave, number, created_at, selection, devices, ignore_windows) VALUES (?, ?, ?, ?, ?, ?)
+        """, [name, number, now, Self.describe(selection, limit: limit), added.count, ignoreWindows])
+        return Rollout(number: number, devices: added, dryRun: false, ignoresWindows: ignoreWindows)
+    }
+
+    /// The engine's plan for a rollout's selection query (`waves rollout --explain`).
+    public func selectionPlan(_ name: String, selection: Selection, limit: Int?) async throws -> [String] {
+        try await engine.explain(try Self.selectionQuery(wave: try await require(name), selection: selection, limit: limit))
     }
 
     static func describe(_ selection: Selection, limit: Int?) -> String {
@@ -222,13 +234,19 @@ public struct WaveStore: Sendable {
         return limit.map { "\(base), limit \($0)" } ?? base
     }
 
-    /// The selection as one set-based query (indexes `devices_by_seen`/`devices_by_group`,
-    /// `wave_devices` primary key, `wave_targets` primary key): no per-device round trips.
+    /// The selection as one set-based query (indexes `devices_by_seen`/`devices_by_group`, the
+    /// `device_tags` and `wave_devices` primary keys): no per-device round trips and no pass over
+    /// the fleet's tags text. The wave's Target names are literals, so the planner knows from its
+    /// statistics that few devices run them, and a `limit` sample walks the last-seen index for
+    /// about 2 × limit devices instead of sorting the whole tag.
     public static func selectionQuery(wave: Wave, selection: Selection, limit: Int?) throws -> SQLStatement {
-        var conditions = ["d.is_prod = 1", "(',' || coalesce(d.tags, '') || ',') LIKE ?",
-                          "NOT EXISTS (SELECT 1 FROM wave_devices s WHERE s.wave = ? AND s.device_uuid = d.uuid)",
-                          "NOT EXISTS (SELECT 1 FROM wave_targets t WHERE t.wave = ? AND t.target_name = d.target_name)"]
-        var arguments: [any SQLBindable] = ["%," + wave.tag + ",%", wave.name, wave.name]
+        var conditions = ["d.is_prod = 1", "EXISTS (SELECT 1 FROM device_tags dt WHERE dt.tag = ? AND dt.device_uuid = d.uuid)",
+                          "NOT EXISTS (SELECT 1 FROM wave_devices s WHERE s.wave = ? AND s.device_uuid = d.uuid)"]
+        var arguments: [any SQLBindable] = [wave.tag, wave.name]
+        if !wave.targets.isEmpty {
+            conditions.append("coalesce(d.target_name, '') NOT IN (" + wave.targets.map { _ in "?" }.joined(separator: ", ") + ")")
+            arguments += wave.targets.map { $0 as any SQLBindable }
+        }
         switch selection {
         case .group(let group):
             conditions.append("d.group_name = ?")
@@ -268,6 +286,8 @@ public struct WaveStore: Sendable {
         public var wave: Wave
         public var rollouts: [Int: Counts]
         public var total: Counts
+        /// The rollouts made with `--now`.
+        public var rolloutsIgnoringWindows: [Int]
     }
 
     /// Counts per rollout in one grouped query: updated = running a Target of the wave; failed
@@ -312,7 +332,8 @@ public struct WaveStore: Sendable {
             total.rolledBack += counts.rolledBack
             total.notYetSeen += counts.notYetSeen
         }
-        return Status(wave: wave, rollouts: rollouts, total: total)
+        let now = try await engine.query("SELECT number FROM wave_rollouts WHERE wave = ? AND ignore_windows = 1 ORDER BY number", [name])
+        return Status(wave: wave, rollouts: rollouts, total: total, rolloutsIgnoringWindows: now.compactMap { $0.int("number") })
     }
 }
 
@@ -381,6 +402,20 @@ extension FactoryDatabase {
         let changed = try await engine.query("UPDATE devices SET windows = ?, windows_updated_at = ? WHERE uuid = ? RETURNING uuid",
                                              [valid.map(UpdateWindowConfig.encodeList), now, uuid])
         guard !changed.isEmpty else { throw FactoryError("no device \(uuid); see `otter-factory devices list`") }
+    }
+
+    /// Whether `uuid` is in a `--now` rollout of an active wave (the gateway then sends it no
+    /// update windows) and when that last changed: a `--now` rollout reaching it, or the end
+    /// of such a wave. Nil when it never was in a `--now` rollout.
+    public func windowsWithheld(_ uuid: String) async throws -> (active: Bool, changedAt: Double)? {
+        guard let row = try await engine.queryOne("""
+        SELECT count(*) AS n, max(CASE WHEN w.state = 'active' THEN 1 ELSE 0 END) AS active,
+          max(r.created_at) AS rolled_out, max(w.finished_at) AS finished
+        FROM wave_devices wd JOIN wave_rollouts r ON r.wave = wd.wave AND r.number = wd.rollout
+        JOIN waves w ON w.name = wd.wave
+        WHERE wd.device_uuid = ? AND r.ignore_windows = 1
+        """, [uuid]), (row.int("n") ?? 0) > 0 else { return nil }
+        return (row.int("active") == 1, max(row.double("rolled_out") ?? 0, row.double("finished") ?? 0))
     }
 
     /// The windows that apply to a device (its own, else its group's) and when they last changed.

@@ -54,13 +54,14 @@ final class GatewayLab: @unchecked Sendable {
         return result.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// `otter register` into `sysroot` with a fresh token; returns the device UUID.
-    func register(sysroot: String, name: String, hardwareID: String, tag: String = "main") throws -> String {
-        let token = try factoryCLI(["tokens", "create", "--factory", factory])
+    /// `otter register` into `sysroot` with a fresh token (one that allows production devices
+    /// with `production`); returns the device UUID.
+    func register(sysroot: String, name: String, hardwareID: String, tag: String = "main", production: Bool = false) throws -> String {
+        let token = try factoryCLI(["tokens", "create", "--factory", factory] + (production ? ["--production"] : []))
         let result = try runProcess(builtProduct("otter"), [
             "register", "--factory", registrationURL, "--name", name, "--tag", tag, "--hwid", hardwareID,
             "--token", token, "--ca", rootCA, "--sysroot", sysroot,
-        ])
+        ] + (production ? ["--production"] : []))
         guard result.status == 0 else { throw FixtureError("otter register: \(result.err)") }
         return result.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -116,6 +116,39 @@ import ConfigSyntax
         await db.close()
     }
 
+    /// A database made before `device_tags` (and `--now` rollouts) existed: opening it adds
+    /// them and fills the tag rows from the devices' tag lists.
+    @Test(arguments: TestDatabases.engines)
+    func openingAnOlderDatabaseFillsTheDeviceTagsFromTheTagLists(_ kind: DatabaseKind) async throws {
+        let location = kind == .postgres ? try await TestDatabases.newPostgresDatabase()
+            : NSTemporaryDirectory() + "factory-\(UUID().uuidString).db"
+        let current = try await FactoryDatabase.open(location, factory: nil)
+        // Back to the earlier schema, with devices in it.
+        try await current.engine.execute([
+            "DROP TABLE device_tags", "ALTER TABLE wave_rollouts DROP COLUMN ignore_windows",
+            kind == .postgres ? "DELETE FROM settings WHERE key = 'schema.device_tags'"
+                : "DELETE FROM grdb_migrations WHERE identifier = 'v3-device-tags'",
+            "INSERT INTO devices(uuid, name, pubkey, is_prod, created_at, tags) VALUES ('a', 'a', 'k', 1, 0, 'main, beta')",
+            "INSERT INTO devices(uuid, name, pubkey, is_prod, created_at, tags) VALUES ('b', 'b', 'k', 1, 0, 'beta,beta')",
+            "INSERT INTO devices(uuid, name, pubkey, is_prod, created_at, tags) VALUES ('c', 'c', 'k', 1, 0, NULL)",
+            "INSERT INTO devices(uuid, name, pubkey, is_prod, created_at, tags) VALUES ('d', 'd', 'k', 1, 0, ',')",
+        ].map { SQLStatement($0) })
+        await current.close()
+
+        let reopened = try await FactoryDatabase.open(location, factory: nil)
+        let rows = try await reopened.engine.query("SELECT device_uuid, tag FROM device_tags ORDER BY device_uuid, tag")
+            .map { "\($0.string("device_uuid") ?? "?"):\($0.string("tag") ?? "?")" }
+        #expect(rows == ["a:beta", "a:main", "b:beta"])
+        #expect(try await reopened.devices(tag: "main").map(\.uuid) == ["a"])
+        #expect(try await reopened.engine.queryOne("SELECT count(*) AS n FROM wave_rollouts WHERE ignore_windows = 0")?.int("n") == 0)
+        // The fill runs once (opening stays cheap): a row written later behind the database's back stays untagged.
+        try await reopened.engine.execute("INSERT INTO devices(uuid, name, pubkey, is_prod, created_at, tags) VALUES ('e', 'e', 'k', 1, 0, 'main')")
+        await reopened.close()
+        let again = try await FactoryDatabase.open(location, factory: nil)
+        #expect(try await again.engine.queryOne("SELECT count(*) AS n FROM device_tags")?.int("n") == 3)
+        await again.close()
+    }
+
     @Test func eventsFollowTheAktualizrSchema() throws {
         let good = #"[{"id":"1","deviceTime":"2026-12-01T10:00:00Z","eventType":{"id":"EcuDownloadStarted","version":0},"event":{"correlationId":"t-1","ecu":"e","targetName":"t","version":"1"}}]"#
         let events = try DeviceEvent.parseAll(Array(good.utf8))

@@ -99,4 +99,51 @@ import Testing
         let groups = try gateway.factoryCLI(["groups", "list"])
         #expect(groups.contains("night  2 device(s)"))
     }
+
+    /// `waves rollout --now` (issue #11: "a wave rollout may say --now"): the rollout is marked
+    /// in `waves status`, and while the wave is active the gateway sends its devices no update
+    /// windows (so they install at once), while devices of the wave's other rollouts keep theirs.
+    @Test(arguments: TestDatabases.engines)
+    func aRolloutWithNowIsMarkedAndItsDevicesGetNoWindowsWhileTheWaveIsActive(_ kind: DatabaseKind) async throws {
+        let gateway = try GatewayFixture(database: try await TestDatabases.location(kind))
+        let plain = try gateway.device(production: true)
+        let now = try gateway.device(production: true)
+        let main = ["x-ats-tags": "main"]
+        let keyFile = gateway.dir + "/offline.key"
+        #expect(try runProcess(GatewayFixture.binary("otter-factory"), ["keys", "offline", "--out", keyFile]).status == 0)
+        try gateway.factoryCLI(["targets", "add", "--version", "1", "--hwid", "qemu-x86", "--tag", "main", "--os", String(repeating: "01", count: 32)])
+        try gateway.factoryCLI(["production", "init", "main", "-k", keyFile])
+        for device in [plain, now] { _ = try gateway.curl("/repo/timestamp.json", as: device, headers: main) }
+        try gateway.factoryCLI(["groups", "create", "night"])
+        try gateway.factoryCLI(["groups", "set-windows", "night", "Mon-Fri 02:00-04:00"])
+        try gateway.factoryCLI(["devices", "set-group", plain.uuid, now.uuid, "night"])
+        func windows(_ device: GatewayFixture.DeviceFiles) throws -> String? {
+            let config = try gateway.curl("/config", as: device)
+            #expect(config.status == 200, "\(config.body)")
+            return ((try gateway.json(config.body) as? [String: Any])?["otter-update-windows.toml"] as? [String: Any])?["Value"] as? String
+        }
+
+        try gateway.factoryCLI(["waves", "init", "w1", "1", "main", "-k", keyFile])
+        let dry = try gateway.factoryCLI(["waves", "rollout", "w1", "--uuids", now.uuid, "--now", "--dry-run"])
+        #expect(dry.contains("would roll wave w1 out to 1 device(s), ignoring update windows (dry run)"), "\(dry)")
+        #expect(try windows(now) != nil, "a dry run changes nothing")
+        #expect(try gateway.factoryCLI(["waves", "rollout", "w1", "--uuids", plain.uuid]).contains("rollout 1 of wave w1: 1 device(s)\n"))
+        let rollout = try gateway.json(try gateway.factoryCLI(["waves", "rollout", "w1", "--uuids", now.uuid, "--now", "--json"])) as? [String: Any]
+        #expect(rollout?["ignoresWindows"] as? Bool == true && rollout?["number"] as? Int == 2, "\(String(describing: rollout))")
+
+        let status = try gateway.json(try gateway.factoryCLI(["waves", "status", "w1", "--json"])) as? [String: Any]
+        #expect(status?["rolloutsIgnoringWindows"] as? [Int] == [2])
+        #expect((status?["wave"] as? [String: Any])?["ignoreWindows"] as? Bool == false, "the wave itself was made without --now")
+        let text = try gateway.factoryCLI(["waves", "status", "w1"])
+        #expect(text.contains("rollout 2 (ignores update windows): rolled out 1") && text.contains("rollout 1: rolled out 1"), "\(text)")
+
+        #expect(try windows(plain) == "[update]\nwindows = [\"Mon-Fri 02:00-04:00\"]\n")
+        #expect(try windows(now) == nil, "no windows while the wave is active")
+        // The wave's targets are the same for both: the mark is the gateway's, per rollout.
+        #expect(try gateway.curl("/repo/targets.json", as: now, headers: main).body
+            == (try gateway.curl("/repo/targets.json", as: plain, headers: main).body))
+
+        try gateway.factoryCLI(["waves", "complete", "w1"])
+        #expect(try windows(now) == "[update]\nwindows = [\"Mon-Fri 02:00-04:00\"]\n", "the group's windows again after the wave")
+    }
 }

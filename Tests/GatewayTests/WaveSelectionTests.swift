@@ -23,6 +23,8 @@ import Testing
         SELECT 'dev-' || i, 'dev-' || i, 'key', CASE WHEN i % 20 = 0 THEN 0 ELSE 1 END, 'g' || (i % 10), 0,
           1000000 + ((i * 7919) % ?), 'main', 'qemu-x86-lmp-1' FROM n
         """, [size, size])
+        // Rows written behind the factory's back: their tag rows too (what check-ins maintain).
+        try await database.engine.execute("INSERT INTO device_tags(tag, device_uuid) SELECT 'main', uuid FROM devices")
         let store = WaveStore(database: database, factory: factory.directory)
         let request = try await store.signingRequest(name: "w1", version: "2", tag: "main", ci: try factory.directory.ciRepository().targets(),
                                                      ignoreWindows: false)
@@ -121,6 +123,39 @@ import Testing
         await database.close()
     }
 
+    /// Devices are chosen by the tags they report now (one `device_tags` row per tag, kept in
+    /// step by check-ins and registration), not by the text of the list.
+    @Test(arguments: TestDatabases.engines)
+    func onlyDevicesOfTheWavesTagAreChosenAsTheirCheckInsChangeTheirTags(_ kind: DatabaseKind) async throws {
+        let (store, database) = try await Self.fleet(kind, size: 200)
+        func chosen() async throws -> Set<String> {
+            Set(try await store.rollout("w1", selection: .fleet, limit: nil, dryRun: true, at: 2_000_001).devices)
+        }
+        let everyone = try await chosen()
+        #expect(everyone.count == 190)
+        func device(_ uuid: String) -> DeviceIdentity { DeviceIdentity(uuid: uuid, isProduction: true, publicKeyPEM: "key") }
+        #expect(try await database.checkIn(device("dev-1"), state: .init(tags: "beta"), at: 3_000_000) == .known)
+        #expect(try await database.checkIn(device("dev-2"), state: .init(tags: "beta, main"), at: 3_000_000) == .known)
+        #expect(try await database.checkIn(device("dev-3"), state: .init(tags: "mainline"), at: 3_000_000) == .known)
+        #expect(try await database.checkIn(device("new-1"), state: .init(tags: "main"), at: 3_000_000) == .created)
+        #expect(try await database.checkIn(device("new-2"), state: .init(tags: "beta"), at: 3_000_000) == .created)
+        try await database.registerDevice(device("new-3"), name: "n3", hardwareID: nil, group: "g1", tag: "main", at: 3_000_000)
+        #expect(try await chosen() == everyone.subtracting(["dev-1", "dev-3"]).union(["new-1", "new-3"]))
+        #expect(try await store.rollout("w1", selection: .group("g1"), limit: nil, dryRun: true, at: 2_000_001).devices.contains("new-3"))
+
+        // Back and forth; a check-in without tags keeps them.
+        #expect(try await database.checkIn(device("dev-1"), state: .init(tags: "main"), at: 3_000_001) == .known)
+        #expect(try await database.checkIn(device("dev-2"), state: .init(tags: "beta"), at: 3_000_001) == .known)
+        #expect(try await database.checkIn(device("dev-2"), state: .init(targetName: "qemu-x86-lmp-1"), at: 3_000_002) == .known)
+        let now = try await chosen()
+        #expect(now.contains("dev-1") && !now.contains("dev-2"))
+        #expect(try await database.device("dev-2")?.tags == ["beta"])
+        #expect(Set(try await database.devices(tag: "beta").map(\.uuid)) == ["dev-2", "new-2"])
+        let rows = try await database.engine.query("SELECT tag FROM device_tags WHERE device_uuid = 'dev-2'").compactMap { $0.string("tag") }
+        #expect(rows == ["beta"])
+        await database.close()
+    }
+
     /// The selection is one indexed query: printed plans, and the time of a 10,000 sample on
     /// 10k and 100k fleets (the plan walks the last-seen index instead of checking each device).
     @Test(arguments: TestDatabases.engines)
@@ -133,11 +168,21 @@ import Testing
             let query = try WaveStore.selectionQuery(wave: wave, selection: .fleet, limit: 1000)
             let plan = try await database.engine.explain(query)
             print("\(kind) plan for a 1000-device sample of \(size):\n  " + plan.joined(separator: "\n  "))
+            // Both engines walk the last-seen index and look tags up by key; neither reads every device.
+            #expect(plan.contains { $0.contains("devices_by_seen") }, "\(plan)")
+            #expect(!plan.contains { $0.contains("Seq Scan on devices") || $0.hasSuffix("SCAN d") }, "\(plan)")
             if kind == .sqlite {
-                #expect(plan.contains { $0.contains("devices_by_seen") }, "\(plan)")
                 #expect(plan.contains { $0.contains("wave_devices") && $0.contains("PRIMARY KEY") || $0.contains("sqlite_autoindex_wave_devices") },
                         "\(plan)")
+                #expect(plan.contains { $0.contains("sqlite_autoindex_device_tags") || $0.contains("device_tags") && $0.contains("PRIMARY KEY") },
+                        "\(plan)")
+            } else {
+                #expect(plan.contains { $0.contains("Index") && $0.contains(" on device_tags") }, "\(plan)")
+                #expect(!plan.contains { $0.contains("Seq Scan on device_tags") }, "\(plan)")
             }
+            let group = try await database.engine.explain(try WaveStore.selectionQuery(wave: wave, selection: .group("g3"), limit: 100))
+            #expect(group.contains { $0.contains("devices_by_group") }, "\(group)")
+            #expect(!group.contains { $0.contains("Seq Scan on devices") || $0.hasSuffix("SCAN d") }, "\(group)")
             let start = Date()
             let rollout = try await store.rollout("w1", selection: .fleet, limit: 1000, dryRun: true, at: 2_000_001)
             times[size] = Date().timeIntervalSince(start)
