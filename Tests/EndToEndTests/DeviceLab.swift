@@ -54,9 +54,9 @@ final class DeviceLab: @unchecked Sendable {
     }
 
     /// OS version `version`: a rootfs committed, signed and delta'd by the factory.
-    func publishOS(_ version: String) throws -> String {
+    func publishOS(_ version: String, payloadFiles: Int = 4, payloadSize: Int = 4096) throws -> String {
         let rootfs = temp.sub("rootfs-\(version)")
-        try makeRootfs(at: rootfs, version: version, payloadFiles: 4, payloadSize: 4096, seed: Int(version) ?? 0)
+        try makeRootfs(at: rootfs, version: version, payloadFiles: payloadFiles, payloadSize: payloadSize, seed: Int(version) ?? 0)
         return try factoryCLI(["os", "publish", "--factory", factory, rootfs, "--version", version, "--hwid", hardwareID])
     }
 
