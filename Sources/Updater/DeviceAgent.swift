@@ -31,7 +31,8 @@ public struct DeviceAgent: Sendable {
 
     public let configuration: OtterConfiguration
     public let updater: Updater
-    public let apps: ComposeAppsBackend
+    /// Compose apps over the container engine, or `DisabledAppsBackend` with `[apps] enabled = false`.
+    public let apps: any AppsBackend
     public let notifier: SystemdNotifier
     public let store: StateStore
     public let clock: any UpdateClock
@@ -61,22 +62,29 @@ public struct DeviceAgent: Sendable {
                                     osname: config.update.osName, deployMode: booted ? .staged : .immediate,
                                     simulatedBootFile: options.simulatedBootFile))
 
-        let runtime = ComposeRuntime(configuration: .init(socketPath: config.apps.engineSocket, composeRoot: config.paths.composeRoot,
-                                                          composeCommand: config.apps.composeCommand))
-        let appStore = try AppStore(root: config.paths.appsRoot, configuration: .init(reserveBytes: Int64(config.apps.reserveBytes)))
-        var registry = RegistryAccess(plainHTTPRegistries: config.servers.plainHTTPRegistries,
-                                      dockerConfigPath: FileManager.default.fileExists(atPath: HubCredentials.path(config))
-                                          ? HubCredentials.path(config) : nil)
-        if let gateway = config.servers.gatewayURL, config.servers.tlsClientCertificate != nil {
-            // A registry whose token realm is the gateway (`/hub-token`): asked with the device's certificate.
-            registry.tokenServices = [RegistryClient.TokenService(urlPrefix: gateway + "/", http: HTTPClient(configuration: .init(tls: tls)))]
+        let apps: any AppsBackend
+        var serviceStates: (@Sendable ([String]) async throws -> [AppServiceState])?
+        if config.apps.enabled {
+            let runtime = ComposeRuntime(configuration: .init(socketPath: config.apps.engineSocket, composeRoot: config.paths.composeRoot,
+                                                              composeCommand: config.apps.composeCommand))
+            let appStore = try AppStore(root: config.paths.appsRoot, configuration: .init(reserveBytes: Int64(config.apps.reserveBytes)))
+            var registry = RegistryAccess(plainHTTPRegistries: config.servers.plainHTTPRegistries,
+                                          dockerConfigPath: FileManager.default.fileExists(atPath: HubCredentials.path(config))
+                                              ? HubCredentials.path(config) : nil)
+            if let gateway = config.servers.gatewayURL, config.servers.tlsClientCertificate != nil {
+                // A registry whose token realm is the gateway (`/hub-token`): asked with the device's certificate.
+                registry.tokenServices = [RegistryClient.TokenService(urlPrefix: gateway + "/", http: HTTPClient(configuration: .init(tls: tls)))]
+            }
+            let compose = ComposeAppsBackend(store: appStore, runtime: runtime, registry: registry)
+            apps = compose
+            serviceStates = { names in try await compose.serviceStates(of: names) }
+        } else {
+            apps = DisabledAppsBackend(disabledBy: config.apps.disabledBy)
         }
-        let apps = ComposeAppsBackend(store: appStore, runtime: runtime, registry: registry)
         self.apps = apps
 
         let bootFlags: any BootFlags = try config.bootloader.bootCounter().map(BootCounterFlags.init) ?? NoBootFlags()
-        let health = HealthCheckAdapter(runner: HealthCheckRunner(configuration: config),
-                                        serviceStates: { names in try await apps.serviceStates(of: names) })
+        let health = HealthCheckAdapter(runner: HealthCheckRunner(configuration: config), serviceStates: serviceStates)
         notifier = SystemdNotifier(environment: options.environment)
         let reporter = CallbackReporter(callbacks: CallbackRunner(configuration: config), notifier: notifier, current: {
             (try? store.current()).flatMap { $0 }.map { CallbackTarget(name: $0.name, version: $0.version) }

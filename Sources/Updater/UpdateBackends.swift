@@ -40,6 +40,13 @@ public protocol AppsBackend: Sendable {
     func running() async throws -> [AppRef]
     /// Removes stored apps and images that none of `keeping` needs.
     func prune(keeping: [AppRef]) async throws
+    /// Why a Target with these apps cannot be applied on this device at all (nil: it can). Asked
+    /// before an update begins; a refused Target is not marked bad.
+    func refusal(of apps: [AppRef]) -> String?
+}
+
+extension AppsBackend {
+    public func refusal(of apps: [AppRef]) -> String? { nil }
 }
 
 /// The bootloader's boot-counting flags.

@@ -83,6 +83,12 @@ public final class UpdateExecutor: Sendable {
         if !force, let bad = try store.badTargets().first(where: { $0.name == target.name }) {
             throw UpdaterError("\(target) is marked bad (\(bad.reason)); it is not retried automatically — run `otter update --force \(target.version)` to try it again")
         }
+        if let refusal = apps.refusal(of: target.apps) {
+            // Recorded for the backend (the events queue) and thrown for the caller; nothing changed.
+            await emit(UpdateEvent(time: clock.now(), correlationID: "\(target.version)-refused", target: target.name,
+                                   version: target.version, step: "update", result: .failed, detail: "refused: \(refusal)"))
+            throw UpdaterError("\(target) is refused: \(refusal)")
+        }
         let boot = try await observeBoot()
         let fromCommit = boot.bootedCommit ?? current?.osCommit ?? ""
         let fromApps: [AppRef]
@@ -243,13 +249,16 @@ public final class UpdateExecutor: Sendable {
     }
 
     private func emit(_ p: UpdateProgress, _ step: String, _ result: UpdateEvent.Result, _ detail: String? = nil) async {
-        let event = UpdateEvent(time: clock.now(), correlationID: p.id, target: p.target.name, version: p.target.version,
-                                step: step, result: result, detail: detail)
+        await emit(UpdateEvent(time: clock.now(), correlationID: p.id, target: p.target.name, version: p.target.version,
+                               step: step, result: result, detail: detail))
+    }
+
+    private func emit(_ event: UpdateEvent) async {
         // The queue is for the backend's view; a full disk must not stop a rollback, and the
         // step itself is in update_progress already, so a failed enqueue is only reported.
         do { try store.enqueue(event) } catch {
-            await reporter.report(UpdateEvent(time: event.time, correlationID: p.id, target: p.target.name, version: p.target.version,
-                                              step: "event-queue", result: .failed, detail: "\(error)"))
+            await reporter.report(UpdateEvent(time: event.time, correlationID: event.correlationID, target: event.target,
+                                              version: event.version, step: "event-queue", result: .failed, detail: "\(error)"))
         }
         await reporter.report(event)
     }

@@ -135,6 +135,11 @@ public struct OtterConfiguration: Sendable, Equatable {
     }
 
     public struct Apps: Sendable, Equatable {
+        /// `[apps] enabled = false`: an OS-only device. No container engine is spoken to, nothing
+        /// runs as apps, and a Target that names apps is refused (see `DisabledAppsBackend`).
+        public var enabled: Bool
+        /// The fragment that turned apps off, for the refusal message.
+        public var disabledBy: String?
         public var engineSocket: String
         public var composeCommand: [String]
         /// Free space the app store keeps on its volume beyond what a fetch needs.
@@ -270,7 +275,10 @@ public struct OtterConfiguration: Sendable, Equatable {
             throw .invalidValue(file: f.entries["apps.reserve_bytes"]!.file, key: "apps.reserve_bytes",
                                 value: "\(reserve)", expected: "0 bytes or more")
         }
-        apps = Apps(engineSocket: try f.path("apps.engine_socket") ?? "/var/run/docker.sock",
+        let appsEnabled = try f.boolean("apps.enabled") ?? true
+        apps = Apps(enabled: appsEnabled,
+                    disabledBy: appsEnabled ? nil : f.entries["apps.enabled"]?.file,
+                    engineSocket: try f.path("apps.engine_socket") ?? "/var/run/docker.sock",
                     composeCommand: composeCommand,
                     reserveBytes: reserve)
     }

@@ -9,7 +9,7 @@ vm_lib=$repo/scripts/lib/vm
 kernel_package=linux-image-6.1.0-57-amd64
 # The guest's packages: systemd as init, ostree-boot (ostree-prepare-root, the staged-deployment
 # finalizer, the /var generator) and the C libraries the otter binary links.
-guest_packages=systemd,systemd-sysv,udev,ostree-boot,libostree-1-1,libsqlite3-0,libcurl4,libssl3,libarchive13,libglib2.0-0,libxml2,ostree,kmod
+guest_packages=systemd,systemd-sysv,udev,ostree-boot,libostree-1-1,libsqlite3-0,libcurl4,libssl3,libarchive13,libglib2.0-0,libxml2,libyaml-0-2,ostree,kmod
 hwid=otter-vm
 
 log() { printf '%s vm-test: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
@@ -21,7 +21,7 @@ guest_tree() {
     | sha256sum | cut -c1-16)
   dir=$build/cache/rootfs-$key
   if [ ! -f "$dir.done" ]; then
-    log "debootstrap --variant=minbase bookworm ($guest_packages) into $dir (cached from now on)"
+    log "debootstrap --variant=minbase bookworm ($guest_packages) into $dir (cached from now on)" >&2
     rm -rf "$dir"
     debootstrap --variant=minbase --include="$guest_packages" bookworm "$dir" http://deb.debian.org/debian >"$build/debootstrap.log" 2>&1 \
       || { tail -20 "$build/debootstrap.log" >&2; echo "vm-test: debootstrap failed (log $build/debootstrap.log)" >&2; return 1; }
@@ -108,6 +108,13 @@ make_base_rootfs() { # OUT
   ldd "$otter_bin" | grep -o '/opt/swift/[^ ]*' | while read -r lib; do cp -L "$lib" "$out/usr/lib/otter/swift/"; done
   echo /usr/lib/otter/swift > "$out/etc/ld.so.conf.d/otter-swift.conf"
   chroot "$out" /sbin/ldconfig
+  # A library the binary links but the guest lacks would only show as a failed unit at boot.
+  local missing
+  missing=$(chroot "$out" ldd /usr/bin/otter | grep 'not found' || true)
+  if [ -n "$missing" ]; then
+    echo "vm-test: the guest lacks libraries otter links: $missing; add their Debian packages to guest_packages in scripts/lib/vm/image.sh" >&2
+    return 1
+  fi
   # Factory trust: the TUF root and the OSTree commit key.
   install -D -m 0644 "$factory/tuf/ci/1.root.json" "$out/usr/lib/otter/tuf/root.json"
   install -D -m 0644 "$factory/keys/ostree/ed25519.pub" "$out/etc/otter/trusted.ed25519.d/factory.pub"
@@ -118,6 +125,10 @@ make_base_rootfs() { # OUT
   for unit in otter-vm-grub-menu.service otter-vm-report.service; do
     install -D -m 0644 "$vm_lib/guest/$unit" "$out/usr/lib/systemd/system/$unit"
   done
+  local dropin
+  for dropin in otter.service otter-health.service; do
+    install -D -m 0644 "$vm_lib/guest/otter-console.conf" "$out/usr/lib/systemd/system/$dropin.d/50-vm-console.conf"
+  done
   mkdir -p "$out/media/factory" "$out/sysroot"
   echo otter-vm > "$out/etc/hostname"
   : > "$out/etc/machine-id"
@@ -126,7 +137,7 @@ make_base_rootfs() { # OUT
     ostree-finalize-staged.path ostree-remount.service >/dev/null 2>&1
   # Quiet and quick under emulation: nothing on a timer, no getty to wait for.
   chroot "$out" systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
-    systemd-timesyncd.service getty@tty1.service serial-getty@ttyS0.service >/dev/null 2>&1 || true
+    systemd-timesyncd.service getty@tty1.service serial-getty@ttyS0.service getty-static.service e2scrub_reap.service >/dev/null 2>&1 || true
   # OSTree layout: configuration defaults in usr/etc, an empty var, no kernel under /boot.
   mv "$out/etc" "$out/usr/etc"
   rm -rf "${out:?}/var" "${out:?}/boot" "${out:?}/home" "${out:?}/root" "${out:?}/srv" "${out:?}/opt" "${out:?}/tmp" "${out:?}/mnt"

@@ -62,6 +62,10 @@ seen() { # LOG REGEX AFTER_REGEX
   since_start "$1" | awk -v re="$2" -v after="$3" 'after == "" || $0 ~ after {armed = 1} armed && $0 ~ re {found = 1} END {exit !found}'
 }
 
+# log_has LOG REGEX: the console since the last start has a line matching. (Not `grep -q`: it
+# exits at the first match, the writer gets SIGPIPE, and pipefail turns a match into a failure.)
+log_has() { since_start "$1" | grep -E -- "$2" >/dev/null; }
+
 since_start() { awk '/^---- start /{buf=""; next} {buf = buf $0 "\n"} END {printf "%s", buf}' "$1.ts"; }
 
 # The last `otter status --json` the guest printed (since the last start).
