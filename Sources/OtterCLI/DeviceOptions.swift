@@ -43,8 +43,10 @@ enum UpdateExit {
     static let rebootRequired: Int32 = 100
 }
 
-/// Prints an update result (one line, or JSON) and turns it into the exit status.
-func finish(_ result: UpdateResult, json: Bool) throws {
+/// Prints an update result (one line, or JSON) and turns it into the exit status. As a boot
+/// verdict (`otter health`), a rollback that finished on this boot is a good boot: the previous
+/// Target runs, so boot-complete.target and the agent after it must come up.
+func finish(_ result: UpdateResult, json: Bool, bootVerdict: Bool = false) throws {
     let status: Int32
     let kind: String
     switch result {
@@ -55,7 +57,7 @@ func finish(_ result: UpdateResult, json: Bool) throws {
         case .committed: (status, kind) = (0, "committed")
         case .idle: (status, kind) = (0, "idle")
         case .paused: (status, kind) = (0, "paused")
-        case .rolledBack: (status, kind) = (1, "rolled-back")
+        case .rolledBack: (status, kind) = (bootVerdict ? 0 : 1, "rolled-back")
         case .abandoned: (status, kind) = (1, "abandoned")
         case .rollbackStuck: (status, kind) = (1, "rollback-stuck")
         }

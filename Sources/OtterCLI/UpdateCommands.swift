@@ -150,8 +150,10 @@ struct HealthCommand: AsyncParsableCommand {
         abstract: "After a boot: finish the pending update (start apps, run the health check, commit or roll back).",
         discussion: """
         otter-health.service runs this once per boot, before boot-complete.target. With nothing \
-        pending it does nothing. Exit status: 0 committed or nothing pending, 1 the Target failed \
-        and the rollback is under way (a reboot may follow), 100 still waiting for a reboot.
+        pending it does nothing. Exit status: 0 this boot is good (the Target committed, nothing \
+        pending, or a rollback finished on this boot and the previous Target runs: the message \
+        says so), 1 the Target failed and its rollback could not finish here, 100 a reboot is \
+        needed (into the new OS, or back into the previous one after a failed check).
         """)
 
     @OptionGroup var device: DeviceOptions
@@ -161,7 +163,7 @@ struct HealthCommand: AsyncParsableCommand {
             let agent = try device.agent()
             let result = try await agent.updater.resumeAfterBoot()
             await reportToGateway(agent)
-            try finish(result, json: device.global.json)
+            try finish(result, json: device.global.json, bootVerdict: true)
         }
     }
 }

@@ -67,8 +67,9 @@ import TestSupport
         #expect(run.status == 100, "health 3 fails and asks for the rollback reboot: \(run.out) \(run.err)")
         #expect(try await lab.reboot() == os2)
         run = try lab.otter(["health"])
-        #expect(run.status == 1, "the rollback finishes and says so: \(run.out) \(run.err)")
-        #expect(run.err.contains("rolled back"))
+        // A good boot of the previous Target: boot-complete.target and otter.service come up.
+        #expect(run.status == 0, "the rollback finishes and says so: \(run.out) \(run.err)")
+        #expect(run.out.contains("rolled back"))
         #expect(try lab.currentVersion() == "2")
         #expect(lab.appPage() == "ok v2")
         let status = try lab.status()
