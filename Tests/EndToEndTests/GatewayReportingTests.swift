@@ -84,7 +84,7 @@ import TestSupport
         func set(_ name: String, _ text: String) throws {
             let file = temp.path + "/" + name
             try text.write(toFile: file, atomically: true, encoding: .utf8)
-            try gateway.factoryCLI(["devices", "config", uuid, "--factory", gateway.factory, "--set", "\(name)=\(file)"])
+            _ = try gateway.factoryCLI(["devices", "config", uuid, "--factory", gateway.factory, "--set", "\(name)=\(file)"])
         }
         let sync = try #require(DeviceConfigSync(configuration: config))
         let layer = config.root + "/var/lib/otter/conf.d"
@@ -107,7 +107,7 @@ import TestSupport
         #expect(refused?.description.contains("60-reboot.toml sets update.reboot_command") == true, "\(refused.map { "\($0)" } ?? "")")
         #expect(files() == ["50-poll.toml"])
 
-        try gateway.factoryCLI(["devices", "config", uuid, "--factory", gateway.factory, "--unset", "60-reboot.toml"])
+        _ = try gateway.factoryCLI(["devices", "config", uuid, "--factory", gateway.factory, "--unset", "60-reboot.toml"])
         #expect(try await !sync.sync(), "accepted again; the layer already holds exactly that")
         #expect(files() == ["50-poll.toml"])
         let shown = try gateway.factoryCLI(["devices", "config", uuid, "--factory", gateway.factory])

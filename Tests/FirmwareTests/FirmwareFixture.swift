@@ -51,6 +51,12 @@ final class FirmwareFixture: @unchecked Sendable {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         serverTask = Task { try await server.run(handlingSignals: false) { continuation.yield($0) } }
         for await bound in ports { port = bound; break }
+        // Listening when onServerRunning fires; a CI run once saw the first request refused
+        // right after it (cause not found): wait until a connection is accepted, 10 s at most.
+        for _ in 0..<200 where !acceptsConnections(port: port) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        guard acceptsConnections(port: port) else { throw FixtureError("the firmware server on port \(port) accepts no connections") }
     }
 
     func stopServer() {
