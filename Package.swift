@@ -57,7 +57,7 @@ let package = Package(
 
         // Front ends and executables.
         .target(name: "OtterCLI", dependencies: [
-            "OSTree", "OtterCrypto", "TUF", "HTTP", "OCI", "ComposeApps", "Bootloader", "Updater",
+            "OSTree", "OtterCrypto", "TUF", "HTTP", "OCI", "ComposeApps", "Bootloader", "Updater", "ConfigSyntax",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,7 +84,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "FactoryCLI", dependencies: [
-            "Factory", "Gateway", "Firmware", "TUF", "OSTree", "OCI", "HTTP", "ComposeApps", "OtterCrypto",
+            "Factory", "Gateway", "Firmware", "ConfigSyntax", "TUF", "OSTree", "OCI", "HTTP", "ComposeApps", "OtterCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         // Command-line glue only (the work is in Factory/Gateway, optimised): Swift 6.3.1's
@@ -123,7 +123,7 @@ let package = Package(
             "Firmware", "OCI", "HTTP", "OtterCrypto", "TestSupport", "otter-factory",
         ]),
         .testTarget(name: "UpdaterTests", dependencies: [
-            "Updater", "TUF", "OSTree", "ComposeApps", "Bootloader", "OtterCrypto", "TestSupport", "otter",
+            "Updater", "TUF", "OSTree", "ComposeApps", "Bootloader", "OtterCrypto", "TestSupport", "otter", "ConfigSyntax",
         ]),
     ],
     swiftLanguageModes: [.v6]

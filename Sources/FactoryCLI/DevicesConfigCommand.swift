@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConfigSyntax
 import Factory
 import FoundationEssentials
 import Gateway
@@ -12,10 +13,8 @@ extension DevicesCommand {
             discussion: """
             Each file is a TOML fragment the device writes into /var/lib/otter/conf.d (between \
             the image's conf.d and /etc's) at its next check. The device applies only schedules, \
-            names and limits from there (update.windows, update.poll_interval, update.poll_jitter, \
-            update.auto_reboot, device.name, device.tag, health.timeout, \
-            health.per_check_timeout, servers.cert_renew_days, apps.reserve_bytes) and refuses a \
-            config with any other key as a whole. Update windows are set with `devices \
+            names and limits from there (\(DeviceConfigFiles.gatewaySettable.sorted().joined(separator: ", "))) \
+            and refuses a config with any other key as a whole. Update windows are set with `devices \
             set-windows` or `groups set-windows`, which the gateway adds as \(UpdateWindowConfig.configFileName).
 
             Without --set or --unset the current files are printed.
@@ -40,7 +39,7 @@ extension DevicesCommand {
 
         func validate() throws {
             for name in sets.map({ String($0.split(separator: "=", maxSplits: 1).first ?? "") }) + unsets {
-                guard name.hasSuffix(".toml"), name.count > 5, !name.contains("/"), !name.hasPrefix("."), name.utf8.count <= 200 else {
+                guard DeviceConfigFiles.isPlainName(name) else {
                     throw ValidationError("\(name) is not a config file name: use a plain name ending in .toml, e.g. 50-poll.toml")
                 }
                 guard name != UpdateWindowConfig.configFileName else {

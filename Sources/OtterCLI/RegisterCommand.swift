@@ -1,3 +1,4 @@
+import ConfigSyntax
 import ArgumentParser
 import FoundationEssentials
 import Glibc
@@ -192,16 +193,16 @@ struct RegisterCommand: AsyncParsableCommand {
         let name = self.name ?? ""
         let gateway = gateway.hasSuffix("/") ? String(gateway.dropLast()) : gateway
         var lines = ["# Written by `otter register`; remove it (and the certs) to unregister.", "[device]",
-                     "name = \(tomlQuoted(name))"]
-        if let tag { lines.append("tag = \(tomlQuoted(tag))") }
-        if let hwid { lines.append("hardware_id = \(tomlQuoted(hwid))") }
+                     "name = \(tomlBasicString(name))"]
+        if let tag { lines.append("tag = \(tomlBasicString(tag))") }
+        if let hwid { lines.append("hardware_id = \(tomlBasicString(hwid))") }
         lines += ["", "[servers]",
-                  "gateway_url = \(tomlQuoted(gateway))",
-                  "tuf_url = \(tomlQuoted(gateway + "/repo"))",
-                  "ostree_url = \(tomlQuoted(gateway + "/ostree"))",
-                  "tls_client_cert = \(tomlQuoted(paths.inSysroot(paths.certificate)))",
-                  "tls_client_key = \(tomlQuoted(paths.inSysroot(paths.key)))",
-                  "tls_ca = \(tomlQuoted(paths.inSysroot(paths.rootCA)))"]
+                  "gateway_url = \(tomlBasicString(gateway))",
+                  "tuf_url = \(tomlBasicString(gateway + "/repo"))",
+                  "ostree_url = \(tomlBasicString(gateway + "/ostree"))",
+                  "tls_client_cert = \(tomlBasicString(paths.inSysroot(paths.certificate)))",
+                  "tls_client_key = \(tomlBasicString(paths.inSysroot(paths.key)))",
+                  "tls_ca = \(tomlBasicString(paths.inSysroot(paths.rootCA)))"]
         return lines.joined(separator: "\n") + "\n"
     }
 }
@@ -329,7 +330,6 @@ func writeAtomically(_ text: String, to path: String, mode: mode_t) throws {
     try writeFileAtomically(text, to: path, mode: mode)
 }
 
-func tomlQuoted(_ text: String) -> String { CallbackRunner.tomlString(text) }
 
 /// `section.key` → string value, for the flat `key = "value"` fragments `otter register` writes.
 func parseSimpleTOML(_ text: String) -> [String: String] {

@@ -1,3 +1,4 @@
+import ConfigSyntax
 import FoundationEssentials
 import Glibc
 import HTTP
@@ -9,18 +10,10 @@ import HTTP
 /// longer sends is removed. A config that would not load is refused as a whole and the layer
 /// stays as it was.
 ///
-/// The gateway may set only `gatewaySettable` keys: schedules, names and limits. Settings that
-/// name programs, paths, servers, certificates or the bootloader stay with the image and /etc: a
-/// compromised gateway or factory database must not be able to make every device run a command
+/// The gateway may set only `DeviceConfigFiles.gatewaySettable` keys: a compromised gateway or
+/// factory database must not be able to make every device run a command
 /// (`update.reboot_command`, health-check directories, the compose command) or trust another server.
 public struct DeviceConfigSync: Sendable {
-    /// `section.key` settings a gateway-delivered fragment may hold.
-    public static let gatewaySettable: Set<String> = [
-        "update.windows", "update.poll_interval", "update.poll_jitter", "update.auto_reboot",
-        "device.name", "device.tag",
-        "health.timeout", "health.per_check_timeout",
-        "servers.cert_renew_days", "apps.reserve_bytes",
-    ]
 
     public let gatewayURL: String
     let client: HTTPClient
@@ -77,7 +70,7 @@ public struct DeviceConfigSync: Sendable {
         }
         var fragments: [String: String] = [:]
         for (name, entry) in entries where entry.Unencrypted == true && name.hasSuffix(".toml") {
-            guard !name.contains("/"), !name.hasPrefix("."), name.utf8.count <= 200 else {
+            guard DeviceConfigFiles.isPlainName(name) else {
                 throw UpdaterError("the gateway's device config names a file \"\(name)\"; only plain names such as otter-update-windows.toml are allowed")
             }
             fragments[name] = entry.Value
@@ -112,8 +105,8 @@ public struct DeviceConfigSync: Sendable {
             guard let assignments = try? TOMLReader.parse(text) else { continue }
             for assignment in assignments {
                 let key = assignment.path.prefix(2).joined(separator: ".")
-                guard Self.gatewaySettable.contains(key) else {
-                    throw UpdaterError("the gateway's device config was not applied: \(name) sets \(key), which only the image or /etc/otter/conf.d may set; a gateway may set \(Self.gatewaySettable.sorted().joined(separator: ", ")); the previous config stays in effect")
+                guard DeviceConfigFiles.gatewaySettable.contains(key) else {
+                    throw UpdaterError("the gateway's device config was not applied: \(name) sets \(key), which only the image or /etc/otter/conf.d may set; a gateway may set \(DeviceConfigFiles.gatewaySettable.sorted().joined(separator: ", ")); the previous config stays in effect")
                 }
             }
         }

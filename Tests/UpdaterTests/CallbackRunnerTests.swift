@@ -1,3 +1,4 @@
+import ConfigSyntax
 import Foundation
 import Testing
 @testable import Updater
@@ -95,7 +96,7 @@ struct CallbackRunnerTests {
     }
 
     @Test func currentTargetValuesAreEscapedAsTOMLStrings() throws {
-        #expect(CallbackRunner.tomlString(#"a"b\c"#) == #""a\"b\\c""#)
-        #expect(CallbackRunner.tomlString("line\nnext\u{1}") == #""line\nnext\u0001""#)
+        #expect(tomlBasicString(#"a"b\c"#) == #""a\"b\\c""#)
+        #expect(tomlBasicString("line\nnext\u{1}") == #""line\nnext\u0001""#)
     }
 }

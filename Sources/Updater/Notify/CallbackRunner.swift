@@ -118,7 +118,7 @@ public struct CallbackRunner: Sendable {
     /// Writes the current-target file as fioconfig reads it (`TARGET_NAME`, `CUSTOM_VERSION`),
     /// through a temporary file and a rename so a reader never sees half of it.
     public func writeCurrentTarget(_ target: CallbackTarget) throws(CallbackRunnerError) {
-        let text = "TARGET_NAME = \(Self.tomlString(target.name))\nCUSTOM_VERSION = \(Self.tomlString(target.version))\n"
+        let text = "TARGET_NAME = \(tomlBasicString(target.name))\nCUSTOM_VERSION = \(tomlBasicString(target.version))\n"
         let temporary = currentTargetFile + ".tmp"
         guard let stream = fopen(temporary, "w") else {
             throw .cannotWrite(path: temporary, reason: String(cString: strerror(errno)))
@@ -136,8 +136,6 @@ public struct CallbackRunner: Sendable {
         }
     }
 
-    /// A TOML basic string (quotes included); also what `otter register` writes its fragment with.
-    public static func tomlString(_ value: String) -> String { tomlBasicString(value) }
 }
 
 public enum CallbackRunnerError: Error, Equatable, CustomStringConvertible {
