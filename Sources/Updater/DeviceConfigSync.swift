@@ -14,7 +14,6 @@ import HTTP
 /// factory database must not be able to make every device run a command
 /// (`update.reboot_command`, health-check directories, the compose command) or trust another server.
 public struct DeviceConfigSync: Sendable {
-
     public let gatewayURL: String
     let client: HTTPClient
     /// The layer directory (under the sysroot).
