@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "otter", targets: ["otter"]),
         .executable(name: "tuf-conformance-client", targets: ["tuf-conformance-client"]),
         .executable(name: "otter-factory", targets: ["otter-factory"]),
+        .executable(name: "otter-supervisor", targets: ["otter-supervisor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -46,18 +47,21 @@ let package = Package(
         .target(name: "TUF", dependencies: ["OtterCrypto", "HTTP"]),
         .target(name: "OCI", dependencies: ["HTTP", "OtterCrypto"]),
         .target(name: "Bootloader"),
+        // sd_notify(3) without libsystemd or Foundation (the daemon and its supervisor).
+        .target(name: "SystemdNotify"),
         .target(name: "ComposeApps", dependencies: [
             "Archive", "OCI", "HTTP", "OtterCrypto", "CYAML",
         ]),
         .target(name: "Updater", dependencies: [
             "TUF", "HTTP", "OSTree", "OCI", "ComposeApps", "Bootloader", "OtterCrypto", "CSQLite", "ConfigSyntax",
+            "SystemdNotify",
         ]),
         // Config text both sides write or check: update windows, TOML strings (device: Updater; factory: Gateway).
         .target(name: "ConfigSyntax"),
 
         // Front ends and executables.
         .target(name: "OtterCLI", dependencies: [
-            "OSTree", "OtterCrypto", "TUF", "HTTP", "OCI", "ComposeApps", "Bootloader", "Updater", "ConfigSyntax",
+            "OSTree", "OtterCrypto", "TUF", "HTTP", "OCI", "ComposeApps", "Bootloader", "Updater", "ConfigSyntax", "SystemdNotify",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -95,6 +99,9 @@ let package = Package(
         ]),
         .executableTarget(name: "tuf-conformance-client", dependencies: ["TUF", "HTTP"]),
         .executableTarget(name: "otter-factory", dependencies: ["FactoryCLI"]),
+        // What `otter daemon` becomes (exec, same PID): it sleeps between checks and runs each
+        // check as a child `otter` process, so the daemon holds no libraries while idle.
+        .executableTarget(name: "otter-supervisor", dependencies: ["SystemdNotify"]),
 
         // Test helpers shared by the test targets (running programs, loopback ports).
         .target(name: "TestSupport", dependencies: ["OtterCrypto"], path: "Tests/TestSupport", exclude: ["serve.py"]),
@@ -115,7 +122,9 @@ let package = Package(
         // grub-script-check, oelint-adv).
         .testTarget(name: "IntegrationTests", dependencies: ["Bootloader", "TestSupport"]),
         // The device and the factory together on real components: registry, podman, libostree.
-        .testTarget(name: "EndToEndTests", dependencies: ["Updater", "Bootloader", "OSTree", "TestSupport", "otter", "otter-factory"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "Updater", "Bootloader", "OSTree", "TestSupport", "otter", "otter-factory", "otter-supervisor",
+        ]),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "Factory", "OtterCrypto", "HTTP", "OSTree", "TestSupport", "otter-factory", "otter", "TUF", "Updater", "ConfigSyntax",
         ]),
@@ -124,6 +133,7 @@ let package = Package(
         ]),
         .testTarget(name: "UpdaterTests", dependencies: [
             "Updater", "TUF", "OSTree", "ComposeApps", "Bootloader", "OtterCrypto", "TestSupport", "otter", "ConfigSyntax",
+            "SystemdNotify",
         ]),
     ],
     swiftLanguageModes: [.v6]

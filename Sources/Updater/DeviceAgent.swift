@@ -4,6 +4,7 @@ import HTTP
 import OCI
 import OSTree
 import OtterCrypto
+import SystemdNotify
 import TUF
 
 /// Everything the device side needs, built from the configuration: the state database, the OS,

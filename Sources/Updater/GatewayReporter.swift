@@ -127,8 +127,8 @@ public struct GatewayReporter: Sendable {
     }
 
     /// `POST /apps-states` body: the current Target's apps, running or not.
-    public struct AppsStates: Encodable, Equatable, Sendable {
-        public struct App: Encodable, Equatable, Sendable { public var uri: String; public var state: String }
+    public struct AppsStates: Codable, Equatable, Sendable {
+        public struct App: Codable, Equatable, Sendable { public var uri: String; public var state: String }
         public var deviceTime: String
         public var ostree: String?
         public var apps: [String: App]
@@ -202,9 +202,10 @@ struct NetworkInfo: Encodable, Equatable {
     }
 }
 
-/// What the daemon has told the gateway in this process: system info once, the config and the
-/// apps states again only when they changed.
-public struct GatewayReportState: Sendable {
+/// What the daemon has told the gateway since it started: system info once, the config and the
+/// apps states again only when they changed. Codable: it is kept in a file between the child
+/// processes that run the checks (otter-supervisor).
+public struct GatewayReportState: Codable, Sendable {
     var sentSystemInfo = false
     var sentConfig: String?
     var sentApps: GatewayReporter.AppsStates?

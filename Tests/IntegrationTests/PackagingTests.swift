@@ -6,12 +6,15 @@ import TestSupport
     @Test func installPutsUnitsConfigAndBootFilesIntoADestdir() throws {
         let dest = try makeTemporaryDirectory("install")
         defer { removeTree(dest) }
-        let stub = dest + "-otter"
-        try write("#!/bin/sh\n", to: stub)
-        defer { removeTree(stub) }
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: stub)
-        try tool(repoPath("scripts/install"), ["--destdir", dest, "--otter", stub, "--bootloader", "grub"])
-        for path in ["/usr/bin/otter", "/usr/lib/systemd/system/otter.service", "/usr/lib/systemd/system/otter-health.service",
+        let bin = dest + "-bin"
+        defer { removeTree(bin) }
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for name in ["otter", "otter-supervisor"] {
+            try write("#!/bin/sh\n", to: bin + "/" + name)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: bin + "/" + name)
+        }
+        try tool(repoPath("scripts/install"), ["--destdir", dest, "--otter", bin + "/otter", "--bootloader", "grub"])
+        for path in ["/usr/bin/otter", "/usr/libexec/otter/otter-supervisor", "/usr/lib/systemd/system/otter.service", "/usr/lib/systemd/system/otter-health.service",
                      "/usr/lib/systemd/system/otter-rollback.service", "/usr/lib/systemd/system/otter-rollback.target",
                      "/usr/share/otter/u-boot/boot.cmd", "/usr/share/otter/grub/grub.cfg", "/usr/libexec/otter/otter-grub-menu"] {
             #expect(FileManager.default.fileExists(atPath: dest + path), "\(path) not installed")
@@ -33,6 +36,16 @@ import TestSupport
         let result = try tool(repoPath("scripts/install"), ["--destdir", dest, "--otter", dest + "/missing"], check: false)
         #expect(result.status == 1)
         #expect(result.err.contains("no otter binary at"))
+
+        // otter without otter-supervisor next to it: `otter daemon` would keep every library
+        // mapped while idle, so the install stops.
+        let lone = dest + "/bin"
+        try FileManager.default.createDirectory(atPath: lone, withIntermediateDirectories: true)
+        try write("#!/bin/sh\n", to: lone + "/otter")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: lone + "/otter")
+        let noSupervisor = try tool(repoPath("scripts/install"), ["--destdir", dest + "/root", "--otter", lone + "/otter"], check: false)
+        #expect(noSupervisor.status == 1)
+        #expect(noSupervisor.err.contains("no otter-supervisor next to"))
     }
 
     /// shellcheck on every shell script the repository tracks (warnings and errors).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Updater
+import SystemdNotify
 
 /// Which LmP callback (REFERENCE §8) each executor step event becomes.
 @Suite struct CallbackReporterTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Updater
+import SystemdNotify
 
 /// A bound unix datagram socket standing in for systemd's notify socket.
 private final class NotifyListener: @unchecked Sendable {

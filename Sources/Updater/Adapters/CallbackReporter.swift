@@ -1,3 +1,5 @@
+import SystemdNotify
+
 /// Tells the outside world about each step: the LmP callback program (REFERENCE §8) and
 /// systemd's STATUS line.
 public struct CallbackReporter: UpdateReporting {

@@ -108,6 +108,12 @@ OTTER_SWIFTPM_MIRRORS = "async-http-client=https://github.com/swift-server/async
                          swift-service-lifecycle=https://github.com/swift-server/swift-service-lifecycle \
                          swift-system=https://github.com/apple/swift-system"
 
+# SwiftPM builds one --product per call: the class's compile builds otter, this one builds
+# otter-supervisor (what `otter daemon` becomes between checks) into the same build folder.
+do_compile:append() {
+    ${@d.getVar('swift_do_compile').replace(d.getVar('EXTRA_OESWIFT'), '--product otter-supervisor')}
+}
+
 do_install() {
     ${S}/scripts/install --destdir ${D} --prefix ${prefix} --sysconfdir ${sysconfdir} \
         --unitdir ${systemd_system_unitdir} --otter ${B}/${BUILD_MODE}/otter \

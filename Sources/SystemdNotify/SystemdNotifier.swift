@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import FoundationEssentials
 
 /// The sd_notify protocol (sd_notify(3)) without libsystemd: one datagram of `KEY=value` lines to
 /// the unix socket in `NOTIFY_SOCKET` (a leading `@` is the abstract namespace). When
@@ -14,7 +13,7 @@ public struct SystemdNotifier: Sendable {
     /// Half of `WATCHDOG_USEC` (systemd's advice), when the watchdog is on and meant for this process.
     public let watchdogInterval: Duration?
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(environment: [String: String] = processEnvironment()) {
         let path = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
         socketPath = path
         watchdogInterval = Self.watchdogInterval(environment: environment)
@@ -111,4 +110,19 @@ private extension String {
     func replacingNewlines() -> String {
         String(map { $0 == "\n" || $0 == "\r\n" || $0 == "\r" ? " " : $0 })
     }
+}
+
+/// This process's environment, read from `environ` (the module needs no Foundation: the daemon's
+/// supervisor links only the standard library).
+public func processEnvironment() -> [String: String] {
+    var result: [String: String] = [:]
+    var entry = environ
+    while let pointer = entry.pointee {
+        let assignment = String(cString: pointer)
+        if let equals = assignment.firstIndex(of: "=") {
+            result[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
+        }
+        entry += 1
+    }
+    return result
 }
