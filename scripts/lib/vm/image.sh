@@ -110,7 +110,7 @@ make_base_rootfs() { # OUT
   chroot "$out" /sbin/ldconfig
   # A library the binary links but the guest lacks would only show as a failed unit at boot.
   local missing
-  missing=$(chroot "$out" ldd /usr/bin/otter | grep 'not found' || true)
+  missing=$(chroot "$out" ldd /usr/bin/otter /usr/libexec/otter/otter-supervisor | grep 'not found' || true)
   if [ -n "$missing" ]; then
     echo "vm-test: the guest lacks libraries otter links: $missing; add their Debian packages to guest_packages in scripts/lib/vm/image.sh" >&2
     return 1
@@ -121,8 +121,9 @@ make_base_rootfs() { # OUT
   install -D -m 0644 "$vm_lib/guest/50-vm.toml" "$out/usr/lib/otter/conf.d/50-vm.toml"
   install -D -m 0644 "$vm_lib/guest/fstab" "$out/etc/fstab"
   install -D -m 0755 "$vm_lib/guest/otter-vm-report" "$out/usr/libexec/otter-vm/report"
+  install -D -m 0755 "$vm_lib/guest/otter-vm-fsck" "$out/usr/libexec/otter-vm/fsck"
   local unit
-  for unit in otter-vm-grub-menu.service otter-vm-report.service; do
+  for unit in otter-vm-grub-menu.service otter-vm-report.service otter-vm-fsck.service; do
     install -D -m 0644 "$vm_lib/guest/$unit" "$out/usr/lib/systemd/system/$unit"
   done
   local dropin
@@ -134,7 +135,7 @@ make_base_rootfs() { # OUT
   : > "$out/etc/machine-id"
   # Enable Otter's units the way `systemctl enable` does (their [Install] sections).
   chroot "$out" systemctl enable otter.service otter-health.service otter-vm-grub-menu.service otter-vm-report.service \
-    ostree-finalize-staged.path ostree-remount.service >/dev/null 2>&1
+    otter-vm-fsck.service ostree-finalize-staged.path ostree-remount.service >/dev/null 2>&1
   # Quiet and quick under emulation: nothing on a timer, no getty to wait for.
   chroot "$out" systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
     systemd-timesyncd.service getty@tty1.service serial-getty@ttyS0.service getty-static.service e2scrub_reap.service >/dev/null 2>&1 || true
