@@ -244,6 +244,13 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// Whether an event of this correlation ID waits in the queue.
+    public func hasQueuedEvent(correlationID: String) throws -> Bool {
+        try database.read { db in
+            try db.firstRow("SELECT 1 AS found FROM event WHERE correlation_id = ? LIMIT 1", [.text(correlationID)]) != nil
+        }
+    }
+
     /// The oldest queued events first.
     public func queuedEvents(limit: Int = 100) throws -> [QueuedEvent] {
         try database.read { db in

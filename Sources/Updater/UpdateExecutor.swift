@@ -85,8 +85,12 @@ public final class UpdateExecutor: Sendable {
         }
         if let refusal = apps.refusal(of: target.apps) {
             // Recorded for the backend (the events queue) and thrown for the caller; nothing changed.
-            await emit(UpdateEvent(time: clock.now(), correlationID: "\(target.version)-refused", target: target.name,
-                                   version: target.version, step: "update", result: .failed, detail: "refused: \(refusal)"))
+            // Queued once until the gateway has it: a daemon polling must not add one per poll.
+            let correlationID = "\(target.version)-refused"
+            if try !store.hasQueuedEvent(correlationID: correlationID) {
+                await emit(UpdateEvent(time: clock.now(), correlationID: correlationID, target: target.name,
+                                       version: target.version, step: "update", result: .failed, detail: "refused: \(refusal)"))
+            }
             throw UpdaterError("\(target) is refused: \(refusal)")
         }
         let boot = try await observeBoot()

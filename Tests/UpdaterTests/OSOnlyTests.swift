@@ -42,6 +42,9 @@ import Testing
         let queued = try store.queuedEvents(limit: 10).map(\.event)
         #expect(queued.count == 1 && queued.first?.result == .failed && queued.first?.detail?.hasPrefix("refused: the Target names apps") == true,
                 "the refusal is queued for the backend: \(queued)")
+        // The daemon asks again at every poll: the refusal stays one queued event.
+        for _ in 0..<3 { await #expect(throws: UpdaterError.self) { try await osOnlyExecutor(device, store, reporter).apply(v2WithApps) } }
+        #expect(try store.queuedEvents(limit: 10).count == 1, "one refusal in the queue after four tries")
     }
 
     @Test func appsEnabledFalseBuildsAnAgentThatNeverAsksTheEngine() async throws {
