@@ -47,14 +47,7 @@ import TestSupport
     }
 
     @Test func daemonSaysReadyAppliesANewTargetAndStopsOnSIGTERM() async throws {
-        let lab = try await DeviceLab()
-        let os1 = try lab.publishOS("1")
-        let web1 = try lab.publishApp("web", version: "1", body: "ok d1")
-        let web2 = try lab.publishApp("web", version: "2", body: "ok d2")
-        try lab.addTarget("1", os: os1, apps: ["web": web1])
-        #expect(try lab.otter(["update"]).status == 100)
-        try await lab.reboot()
-        #expect(try lab.otter(["health"]).status == 0)
+        let (lab, os1, web2) = try await deviceOnTarget1(page: "ok d")
 
         let listener = try NotifyListener(path: lab.temp.path + "/notify.sock")
         let (daemon, logPath) = try startDaemon(lab, notify: listener)
@@ -81,6 +74,20 @@ import TestSupport
         messages += listener.receive(until: "STOPPING=1", seconds: 2)
         #expect(messages.contains { $0.contains("STOPPING=1") })
         #expect(messages.contains { $0.hasPrefix("STATUS=") }, "step STATUS lines")
+    }
+
+    /// A device on Target 1 (web 1 answering "\(page)1", committed), and web 2 ("\(page)2")
+    /// published for the Target the test adds.
+    func deviceOnTarget1(page: String) async throws -> (DeviceLab, os: String, web2: String) {
+        let lab = try await DeviceLab()
+        let os1 = try lab.publishOS("1")
+        let web1 = try lab.publishApp("web", version: "1", body: page + "1")
+        let web2 = try lab.publishApp("web", version: "2", body: page + "2")
+        try lab.addTarget("1", os: os1, apps: ["web": web1])
+        #expect(try lab.otter(["update"]).status == 100)
+        try await lab.reboot()
+        #expect(try lab.otter(["health"]).status == 0)
+        return (lab, os1, web2)
     }
 
     /// `otter daemon --interval 1` on the lab's device, its log in the lab's folder.
@@ -115,14 +122,7 @@ import TestSupport
     /// check is a child process, the watchdog is fed while one runs, and a check killed with
     /// SIGKILL mid-update is logged and the next check finishes the update.
     @Test func eachCheckIsAChildProcessAndAKilledCheckDoesNotStopTheDaemon() async throws {
-        let lab = try await DeviceLab()
-        let os1 = try lab.publishOS("1")
-        let web1 = try lab.publishApp("web", version: "1", body: "ok k1")
-        let web2 = try lab.publishApp("web", version: "2", body: "ok k2")
-        try lab.addTarget("1", os: os1, apps: ["web": web1])
-        #expect(try lab.otter(["update"]).status == 100)
-        try await lab.reboot()
-        #expect(try lab.otter(["health"]).status == 0)
+        let (lab, os1, web2) = try await deviceOnTarget1(page: "ok k")
 
         let listener = try NotifyListener(path: lab.temp.path + "/notify.sock")
         // systemd's watchdog every 0.4 s: the supervisor pings every 0.2 s.
@@ -179,14 +179,7 @@ import TestSupport
     /// SIGTERM while a check runs reaches the check (it stops between steps) and the daemon
     /// exits 0 once it has; the update resumes at the next start.
     @Test func sigtermDuringACheckStopsTheCheckAndTheDaemon() async throws {
-        let lab = try await DeviceLab()
-        let os1 = try lab.publishOS("1")
-        let web1 = try lab.publishApp("web", version: "1", body: "ok t1")
-        let web2 = try lab.publishApp("web", version: "2", body: "ok t2")
-        try lab.addTarget("1", os: os1, apps: ["web": web1])
-        #expect(try lab.otter(["update"]).status == 100)
-        try await lab.reboot()
-        #expect(try lab.otter(["health"]).status == 0)
+        let (lab, os1, web2) = try await deviceOnTarget1(page: "ok t")
 
         // Short receives: the notify socket is drained while the test polls (a full queue
         // drops the daemon's datagrams, as with a systemd that stopped reading).
