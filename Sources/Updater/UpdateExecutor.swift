@@ -53,15 +53,16 @@ public final class UpdateExecutor: Sendable {
     /// What booted and what the bootloader says about it.
     public func observeBoot() async throws -> BootObservation {
         let (booted, bootID) = try await os.observe()
+        let next = try await os.defaultCommit()
         // An unreadable env must not hide what booted: the booted commit decides on its own,
         // and the steps that write the env report the damage.
         let state: BootState
         do { state = try bootFlags.state() } catch {
             return BootObservation(bootedCommit: booted, bootID: bootID, bootloaderFellBack: false,
-                                   bootloaderFlags: "bootloader env unreadable: \(error)")
+                                   bootloaderFlags: "bootloader env unreadable: \(error)", nextCommit: next)
         }
-        return BootObservation(bootedCommit: booted, bootID: bootID,
-                               bootloaderFellBack: state.rollback || state.bootLimitExceeded, bootloaderFlags: state.description)
+        return BootObservation(bootedCommit: booted, bootID: bootID, bootloaderFellBack: state.rollback || state.bootLimitExceeded,
+                               bootloaderFlags: state.description, nextCommit: next)
     }
 
     /// Starts applying `target`. A Target marked bad needs `force`. An update of the same Target
@@ -176,7 +177,9 @@ public final class UpdateExecutor: Sendable {
             case .perform(let step):
                 guard let progress = machine.progress else { return .finished(.idle) }
                 try options.crashHook.check(step, .beforeEffect)
-                await emit(progress, step.rawValue, .started)
+                let restaged = step == .stageOS && (progress.restages ?? 0) > (before?.restages ?? 0)
+                await emit(progress, step.rawValue, .started,
+                           restaged ? "the staged deployment was lost before it was finalized at shutdown (power cut?); staging it again" : nil)
                 do {
                     try await perform(step, progress)
                     event = .succeeded(step)

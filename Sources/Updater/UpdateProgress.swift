@@ -79,6 +79,9 @@ public struct UpdateProgress: Sendable, Equatable, Codable {
     /// How often `step` was started again after an interruption: a step that keeps killing the
     /// process must not loop forever.
     public var restarts: Int
+    /// How often the OS was staged again because the staged deployment was lost before it was
+    /// finalized (nil: never; optional so that progress recorded by an older Otter still loads).
+    public var restages: Int?
     public var startedAt: Date
 
     public init(id: String, target: Target, from: Target?, fromCommit: String, fromApps: [AppRef], kind: UpdateKind,
@@ -126,11 +129,24 @@ public struct BootObservation: Sendable, Equatable, Codable {
     public var bootloaderFellBack: Bool
     /// The flags, for messages.
     public var bootloaderFlags: String
+    /// The deployment that boots next, as the sysroot lists it (a staged one first); nil when
+    /// not known. A staged deployment lives in /run until ostree-finalize-staged writes it at
+    /// shutdown: after a power cut before that, the next boot lists the old commit here again.
+    public var nextCommit: String?
 
-    public init(bootedCommit: String?, bootID: String, bootloaderFellBack: Bool = false, bootloaderFlags: String = "") {
+    public init(bootedCommit: String?, bootID: String, bootloaderFellBack: Bool = false, bootloaderFlags: String = "",
+                nextCommit: String? = nil) {
         self.bootedCommit = bootedCommit
         self.bootID = bootID
         self.bootloaderFellBack = bootloaderFellBack
         self.bootloaderFlags = bootloaderFlags
+        self.nextCommit = nextCommit
+    }
+
+    /// The sysroot no longer has `commit` as the deployment that boots next: a staged
+    /// deployment was lost before it was finalized (or someone undeployed it).
+    func lostDeployment(of commit: String) -> Bool {
+        guard let nextCommit else { return false }
+        return nextCommit != commit
     }
 }

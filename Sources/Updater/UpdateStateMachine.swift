@@ -177,6 +177,9 @@ public struct UpdateStateMachine: Sendable {
         if p.step.isBeforeReboot {
             // A deployment written at once (not staged) may boot before the reboot step.
             if onTarget { return go(to: .stopOldApps) }
+            if p.step == .armBootloader && boot.lostDeployment(of: p.target.osCommit) {
+                return restage(p)
+            }
             if p.step != .fetch && p.step != .installApps && boot.bootloaderFellBack {
                 return startRollback("the bootloader fell back to the previous deployment (\(boot.bootloaderFlags)) before the reboot into \(p.target.osCommit.prefix(12))")
             }
@@ -185,9 +188,11 @@ public struct UpdateStateMachine: Sendable {
         if p.step == .reboot {
             if onTarget { return go(to: .stopOldApps) }
             if boot.bootID == p.rebootBootID { return .awaitReboot(.reboot) }
+            // Checked before the boot counter: armed flags count up on the old commit too.
+            if boot.lostDeployment(of: p.target.osCommit) { return restage(p) }
             return startRollback("the device booted \(booted) instead of the new commit \(p.target.osCommit.prefix(12))"
                                  + (boot.bootloaderFellBack ? "; the bootloader's boot counter gave up (\(boot.bootloaderFlags))"
-                                    : "; the new deployment did not boot (a staged deployment that was not finalized at shutdown? see `journalctl -b -1 -u ostree-finalize-staged`)"))
+                                    : "; the new deployment did not boot"))
         }
         // After the reboot: the new commit must still be the booted one.
         if onTarget { return redo(p) }
@@ -208,6 +213,20 @@ public struct UpdateStateMachine: Sendable {
             return startRollback("\(p.step.rawValue) was interrupted \(maxRestarts + 1) times (the process was killed or the device reset during it)")
         }
         return .perform(p.step)
+    }
+
+    /// The staged deployment was lost before ostree-finalize-staged wrote it (a power cut or a
+    /// crash during shutdown): the Target is not at fault, so it is staged and armed again. A
+    /// deployment lost every time (finalizing fails, /boot is full) rolls back after a few tries.
+    private mutating func restage(_ p: UpdateProgress) -> Action {
+        let count = (p.restages ?? 0) + 1
+        var again = p
+        again.restages = count
+        progress = again
+        if count > maxRestarts {
+            return startRollback("the staged deployment of \(p.target.osCommit.prefix(12)) was lost \(maxRestarts + 1) times before it was finalized at shutdown (see `journalctl -b -1 -u ostree-finalize-staged`)")
+        }
+        return go(to: .stageOS)
     }
 
     private mutating func resumeRollback(_ p: UpdateProgress) -> Action {

@@ -10,7 +10,8 @@ import Testing
     enum Restart: String, CaseIterable, Sendable {
         /// `kill -9`: the process is gone, the device keeps running.
         case process
-        /// A power cut: the device reboots before otter runs again.
+        /// A power cut: the device reboots before otter runs again, and a staged deployment not
+        /// finalized yet is lost.
         case powerCut
     }
 
@@ -55,7 +56,7 @@ import Testing
             crashed = true
         }
         #expect(crashed, "the crash point \(c.testDescription) was never reached")
-        if c.restart == .powerCut { rig.device.powerCycle() }
+        if c.restart == .powerCut { rig.device.powerCycle(finalizing: false) }
         try await rig.settle()
         return rig
     }
@@ -107,7 +108,7 @@ import Testing
             crashed = true
         }
         #expect(crashed, "the crash point \(c.testDescription) was never reached")
-        if c.restart == .powerCut { rig.device.powerCycle() }
+        if c.restart == .powerCut { rig.device.powerCycle(finalizing: false) }
         try await rig.settle()
         try await rig.expectRuns(Self.v1)
         #expect(try rig.isBad(Self.v2os))

@@ -43,6 +43,40 @@ import Testing
         #expect(rig.device.deployments == [v2os.osCommit, v1.osCommit], "the rollback deployment is kept")
     }
 
+    @Test func aPowerCutBeforeTheStagedDeploymentIsFinalizedStagesItAgain() async throws {
+        let rig = try Rig(current: v1)
+        #expect(try await rig.executor().apply(v2os) == .rebootRequired(.reboot, rebooting: false))
+        rig.device.powerCycle(finalizing: false)
+        #expect(rig.device.booted == v1.osCommit && rig.device.deployments == [v1.osCommit])
+        #expect(rig.device.env["bootcount"] == "1", "the armed flags counted the boot of the old commit")
+
+        #expect(try await rig.executor().resume() == .rebootRequired(.reboot, rebooting: false))
+        #expect(rig.device.deployments == [v2os.osCommit, v1.osCommit])
+        #expect(rig.device.env["upgrade_available"] == "1" && rig.device.env["bootcount"] == "0", "armed afresh")
+        #expect(try !rig.isBad(v2os))
+        let events = try rig.store.queuedEvents(limit: 1000)
+        #expect(events.contains { $0.event.step == "stage-os" && $0.event.detail?.contains("lost before it was finalized") == true })
+
+        rig.device.powerCycle()
+        #expect(try await rig.executor().resume() == .finished(.committed(v2os)))
+        try await rig.expectRuns(v2os)
+    }
+
+    @Test func aStagedDeploymentThatIsNeverFinalizedEndsOnTheOldTargetWithTheReason() async throws {
+        let rig = try Rig(current: v1)
+        var result = try await rig.executor().apply(v2os)
+        for _ in 0..<5 {
+            guard case .rebootRequired = result else { break }
+            rig.device.powerCycle(finalizing: false)
+            result = try await rig.executor().resume()
+        }
+        guard case .finished(.rolledBack(let bad, let to, let reason)) = result else { Issue.record("\(result)"); return }
+        #expect(bad == v2os && to == v1)
+        #expect(reason.contains("lost 4 times"), "\(reason)")
+        try await rig.expectRuns(v1)
+        #expect(rig.device.env["upgrade_available"] == "0" && rig.device.deployments == [v1.osCommit])
+    }
+
     @Test func rebootsItselfWhenConfiguredTo() async throws {
         let rig = try Rig(current: v1)
         #expect(try await rig.executor(rebootAutomatically: true).apply(v2os) == .rebootRequired(.reboot, rebooting: true))

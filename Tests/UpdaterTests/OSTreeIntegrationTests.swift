@@ -171,6 +171,30 @@ final class RealDevice: @unchecked Sendable {
         #expect(try d.booted() == v1.osCommit)
     }
 
+    @Test func aDeploymentLostBeforeTheRebootIsDeployedAgainAndTheTargetIsNotMarkedBad() async throws {
+        let d = try await RealDevice(versions: 2)
+        let v1 = d.target(1), v2 = d.target(2)
+        #expect(try await d.executor().apply(v2) == .rebootRequired(.reboot, rebooting: false))
+        // What a power cut before ostree-finalize-staged leaves: the sysroot without the new
+        // deployment, the flags armed. `ostree admin undeploy` (the independent CLI) removes it.
+        try sh(["ostree", "admin", "undeploy", "--sysroot=\(d.sysroot)", "0"])
+        #expect(try d.cliDeployments() == [v1.osCommit])
+        try await d.reboot()
+        #expect(try d.booted() == v1.osCommit)
+        #expect(try d.env()["bootcount"] == "1")
+
+        #expect(try await d.executor().resume() == .rebootRequired(.reboot, rebooting: false))
+        #expect(try d.cliDeployments() == [v2.osCommit, v1.osCommit])
+        let env = try d.env()
+        #expect(env["upgrade_available"] == "1" && env["bootcount"] == "0")
+        #expect(try d.store.badTargets().isEmpty)
+
+        try await d.reboot()
+        #expect(try d.booted() == v2.osCommit)
+        #expect(try await d.executor().resume() == .finished(.committed(v2)))
+        #expect(try d.store.current() == v2 && d.store.previous() == v1)
+    }
+
     @Test func theNextCommitPrunesAllButTheRollbackDeployment() async throws {
         let d = try await RealDevice(versions: 3)
         let v2 = d.target(2), v3 = d.target(3)

@@ -108,6 +108,55 @@ import Testing
         #expect(bad == v2os && to == v1)
     }
 
+    @Test func aStagedDeploymentLostBeforeTheRebootIsStagedAgainNotMarkedBad() {
+        var p = progress(v2os, kind: .newOS)
+        p.step = .reboot
+        p.rebootBootID = "b1"
+        // The power was cut before ostree-finalize-staged: the old commit booted and is still
+        // the one that boots next; armed flags counted that boot.
+        let lost = BootObservation(bootedCommit: commit(1), bootID: "b2", bootloaderFlags: "upgrade_available=1 bootcount=1 bootlimit=3",
+                                   nextCommit: commit(1))
+        var m = UpdateStateMachine(progress: p, boot: lost)
+        #expect(m.handle(.resumed) == .perform(.stageOS))
+        #expect(m.progress?.restages == 1 && m.progress?.isRollingBack == false)
+        #expect(m.handle(.succeeded(.stageOS)) == .perform(.armBootloader))
+        #expect(m.handle(.succeeded(.armBootloader)) == .awaitReboot(.reboot))
+        #expect(m.progress?.rebootBootID == "b2")
+    }
+
+    @Test func aLostStagedDeploymentWinsOverTheBootCounterAndIsRestagedAtArmToo() {
+        var p = progress(v2os, kind: .newOS)
+        p.step = .reboot
+        p.rebootBootID = "b1"
+        // Power cuts kept the old commit booting while the flags counted past the limit.
+        var m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b7", bootloaderFellBack: true,
+                                                                      bootloaderFlags: "bootcount=4 bootlimit=3", nextCommit: commit(1)))
+        #expect(m.handle(.resumed) == .perform(.stageOS))
+        p.step = .armBootloader
+        m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b7", nextCommit: commit(1)))
+        #expect(m.handle(.resumed) == .perform(.stageOS))
+        // In the same boot the staged deployment is listed first: arming is simply done again.
+        m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b1", nextCommit: commit(2)))
+        #expect(m.handle(.resumed) == .perform(.armBootloader))
+    }
+
+    @Test func aStagedDeploymentLostEveryTimeRollsBackAfterTheRestartLimit() {
+        var p = progress(v2os, kind: .newOS)
+        p.step = .reboot
+        p.rebootBootID = "b0"
+        var m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b1", nextCommit: commit(1)), maxRestarts: 3)
+        for _ in 1...3 {
+            #expect(m.handle(.resumed) == .perform(.stageOS))
+            let (steps, end) = drive(&m, from: .perform(.stageOS))
+            #expect(steps == [.stageOS, .armBootloader] && end == .awaitReboot(.reboot))
+            var next = m.progress!
+            next.rebootBootID = "b0"  // a new boot each time
+            m = UpdateStateMachine(progress: next, boot: m.boot, maxRestarts: 3)
+        }
+        #expect(m.handle(.resumed) == .perform(.markBad))
+        #expect(m.progress?.rollbackReason?.contains("lost 4 times before it was finalized") == true, "\(m.progress?.rollbackReason ?? "")")
+    }
+
     @Test func aRebootIntoTheOldCommitDuringHealthRollsBack() {
         var p = progress(v2os, kind: .newOS)
         p.step = .health

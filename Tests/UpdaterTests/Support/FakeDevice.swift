@@ -14,6 +14,9 @@ struct FakeFailure: Error, CustomStringConvertible {
 final class FakeDevice: OSBackend, AppsBackend, BootFlags, HealthChecking, Rebooting, @unchecked Sendable {
     private let lock = NSLock()
     private var _deployments: [String] = []
+    /// The deployments before a stage, while the staged one waits for ostree-finalize-staged at
+    /// shutdown: a power cut brings these back.
+    private var _beforeStage: [String]?
     private var _booted: String?
     private var _bootID = UUID().uuidString
     private var _pulled: Set<String> = []
@@ -59,11 +62,14 @@ final class FakeDevice: OSBackend, AppsBackend, BootFlags, HealthChecking, Reboo
         }
     }
 
-    /// A reboot (power cycle): U-Boot counts while `upgrade_available=1` and past `bootlimit` sets `rollback=1`
+    /// A reboot (power cycle): a clean shutdown first finalizes a staged deployment; a power cut
+    /// (`finalizing: false`) loses it, as /run/ostree does. Then U-Boot counts while `upgrade_available=1` and past `bootlimit` sets `rollback=1`
     /// and boots the second deployment; `rollback=1` keeps booting it. A broken kernel never
     /// reaches user space, so the board resets and tries again.
-    func powerCycle() {
+    func powerCycle(finalizing: Bool = true) {
         locked {
+            if !finalizing, let before = _beforeStage { _deployments = before }
+            _beforeStage = nil
             for _ in 0..<10 {
                 if _env["upgrade_available"] == "1" {
                     let count = Int(_env["bootcount"] ?? "0")! + 1
@@ -91,6 +97,7 @@ final class FakeDevice: OSBackend, AppsBackend, BootFlags, HealthChecking, Reboo
             try check("stage")
             guard _pulled.contains(commit) else { throw FakeFailure(what: "stage of an unpulled commit") }
             if _deployments.first == commit { return }
+            if _beforeStage == nil { _beforeStage = _deployments }
             _deployments.removeAll { $0 == commit }
             _deployments.insert(commit, at: 0)
         }
@@ -101,6 +108,7 @@ final class FakeDevice: OSBackend, AppsBackend, BootFlags, HealthChecking, Reboo
             guard _deployments.contains(commit) else { throw FakeFailure(what: "no deployment of \(commit)") }
             _deployments.removeAll { $0 == commit }
             _deployments.insert(commit, at: 0)
+            _beforeStage = nil  // written at once, as OSTreeSystem.makeDefault does
         }
     }
     func defaultCommit() async throws -> String? { locked { _deployments.first } }
