@@ -177,9 +177,7 @@ public final class UpdateExecutor: Sendable {
             case .perform(let step):
                 guard let progress = machine.progress else { return .finished(.idle) }
                 try options.crashHook.check(step, .beforeEffect)
-                let restaged = step == .stageOS && (progress.restages ?? 0) > (before?.restages ?? 0)
-                await emit(progress, step.rawValue, .started,
-                           restaged ? "the staged deployment was lost before it was finalized at shutdown (power cut?); staging it again" : nil)
+                await emit(progress, step.rawValue, .started, (progress.restages ?? 0) > (before?.restages ?? 0) ? restartReason(step) : nil)
                 do {
                     try await perform(step, progress)
                     event = .succeeded(step)
@@ -231,6 +229,15 @@ public final class UpdateExecutor: Sendable {
             try await apps.start(p.fromApps)
         case .finishRollback:
             try store.finishRollback(p, at: clock.now())
+        }
+    }
+
+    /// Why the reboot into the new OS starts over at `step`.
+    private func restartReason(_ step: UpdateStep) -> String? {
+        switch step {
+        case .stageOS: "the staged deployment was lost before it was finalized at shutdown (power cut?); staging it again"
+        case .armBootloader: "the bootloader booted the previous deployment without trying the new one (its menu not updated yet?); arming it again"
+        default: nil
         }
     }
 

@@ -79,8 +79,9 @@ public struct UpdateProgress: Sendable, Equatable, Codable {
     /// How often `step` was started again after an interruption: a step that keeps killing the
     /// process must not loop forever.
     public var restarts: Int
-    /// How often the OS was staged again because the staged deployment was lost before it was
-    /// finalized (nil: never; optional so that progress recorded by an older Otter still loads).
+    /// How often the reboot into the new OS started over without a failed boot: the staged
+    /// deployment was lost before it was finalized, or the bootloader never tried it (nil: never;
+    /// optional so that progress recorded by an older Otter still loads).
     public var restages: Int?
     public var startedAt: Date
 

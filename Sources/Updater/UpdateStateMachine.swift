@@ -190,6 +190,10 @@ public struct UpdateStateMachine: Sendable {
             if boot.bootID == p.rebootBootID { return .awaitReboot(.reboot) }
             // Checked before the boot counter: armed flags count up on the old commit too.
             if boot.lostDeployment(of: p.target.osCommit) { return restage(p) }
+            // The new deployment boots next and the counter has not given up: the bootloader
+            // never tried it (a menu made from ostree's entries after a power cut, a stale
+            // config). Not the Target's fault: arm again and reboot.
+            if !boot.bootloaderFellBack && boot.nextCommit == p.target.osCommit { return retryBoot(p) }
             return startRollback("the device booted \(booted) instead of the new commit \(p.target.osCommit.prefix(12))"
                                  + (boot.bootloaderFellBack ? "; the bootloader's boot counter gave up (\(boot.bootloaderFlags))"
                                     : "; the new deployment did not boot"))
@@ -217,7 +221,8 @@ public struct UpdateStateMachine: Sendable {
 
     /// The staged deployment was lost before ostree-finalize-staged wrote it (a power cut or a
     /// crash during shutdown): the Target is not at fault, so it is staged and armed again. A
-    /// deployment lost every time (finalizing fails, /boot is full) rolls back after a few tries.
+    /// deployment lost every time (finalizing fails, /boot is full) rolls back after a few tries;
+    /// `retryBoot` shares the count.
     private mutating func restage(_ p: UpdateProgress) -> Action {
         let count = (p.restages ?? 0) + 1
         var again = p
@@ -227,6 +232,17 @@ public struct UpdateStateMachine: Sendable {
             return startRollback("the staged deployment of \(p.target.osCommit.prefix(12)) was lost \(maxRestarts + 1) times before it was finalized at shutdown (see `journalctl -b -1 -u ostree-finalize-staged`)")
         }
         return go(to: .stageOS)
+    }
+
+    private mutating func retryBoot(_ p: UpdateProgress) -> Action {
+        let count = (p.restages ?? 0) + 1
+        var again = p
+        again.restages = count
+        progress = again
+        if count > maxRestarts {
+            return startRollback("the bootloader booted \(boot.bootedCommit.map { String($0.prefix(12)) } ?? "no commit") instead of the new deployment \(p.target.osCommit.prefix(12)) \(maxRestarts + 1) times without counting a failed boot (\(boot.bootloaderFlags)): is its menu or config updated when ostree writes a deployment?")
+        }
+        return go(to: .armBootloader)
     }
 
     private mutating func resumeRollback(_ p: UpdateProgress) -> Action {

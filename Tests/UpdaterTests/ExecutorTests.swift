@@ -62,6 +62,21 @@ import Testing
         try await rig.expectRuns(v2os)
     }
 
+    @Test func aBootloaderThatBootsTheOldEntryWithoutCountingIsArmedAgainNotTakenForAFailedBoot() async throws {
+        let rig = try Rig(current: v1)
+        #expect(try await rig.executor().apply(v2os) == .rebootRequired(.reboot, rebooting: false))
+        rig.device.staleBootloader(times: 1)
+        rig.device.powerCycle()
+        #expect(rig.device.booted == v1.osCommit && rig.device.deployments.first == v2os.osCommit)
+        #expect(try await rig.executor().resume() == .rebootRequired(.reboot, rebooting: false))
+        #expect(try !rig.isBad(v2os))
+        #expect(rig.device.env["bootcount"] == "0", "armed afresh")
+        let events = try rig.store.queuedEvents(limit: 1000)
+        #expect(events.contains { $0.event.step == "arm-bootloader" && $0.event.detail?.contains("without trying the new one") == true })
+        rig.device.powerCycle()
+        #expect(try await rig.executor().resume() == .finished(.committed(v2os)))
+    }
+
     @Test func aStagedDeploymentThatIsNeverFinalizedEndsOnTheOldTargetWithTheReason() async throws {
         let rig = try Rig(current: v1)
         var result = try await rig.executor().apply(v2os)

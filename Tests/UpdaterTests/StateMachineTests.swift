@@ -140,6 +140,26 @@ import Testing
         #expect(m.handle(.resumed) == .perform(.armBootloader))
     }
 
+    @Test func aNewDeploymentTheBootloaderNeverTriedIsArmedAgainThenGivenUpOn() {
+        var p = progress(v2os, kind: .newOS)
+        p.step = .reboot
+        p.rebootBootID = "b0"
+        // v2 is the deployment that boots next, the counter counted one boot, yet v1 booted: the
+        // bootloader's menu still listed only v1 (made again from ostree's entries too late).
+        let stale = BootObservation(bootedCommit: commit(1), bootID: "b1", bootloaderFlags: "upgrade_available=1 bootcount=1 bootlimit=3",
+                                    nextCommit: commit(2))
+        var m = UpdateStateMachine(progress: p, boot: stale, maxRestarts: 3)
+        for _ in 1...3 {
+            #expect(m.handle(.resumed) == .perform(.armBootloader))
+            #expect(m.handle(.succeeded(.armBootloader)) == .awaitReboot(.reboot))
+            var next = m.progress!
+            next.rebootBootID = "b0"
+            m = UpdateStateMachine(progress: next, boot: stale, maxRestarts: 3)
+        }
+        #expect(m.handle(.resumed) == .perform(.markBad))
+        #expect(m.progress?.rollbackReason?.contains("4 times without counting a failed boot") == true, "\(m.progress?.rollbackReason ?? "")")
+    }
+
     @Test func aStagedDeploymentLostEveryTimeRollsBackAfterTheRestartLimit() {
         var p = progress(v2os, kind: .newOS)
         p.step = .reboot

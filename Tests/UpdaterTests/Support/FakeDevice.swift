@@ -28,6 +28,7 @@ final class FakeDevice: OSBackend, AppsBackend, BootFlags, HealthChecking, Reboo
     private var _unhealthy: Set<String> = []
     private var _brokenCommits: Set<String> = []
     private var _rebootRequests = 0
+    private var _staleBoots = 0
     private var _log: [String] = []
 
     init(booted commit: String, apps: [AppRef]) {
@@ -53,6 +54,9 @@ final class FakeDevice: OSBackend, AppsBackend, BootFlags, HealthChecking, Reboo
     func heal(_ operation: String) { locked { _failing[operation] = nil } }
     func makeUnhealthy(_ target: Target) { locked { _ = _unhealthy.insert(target.name) } }
     func breakKernel(of commit: String) { locked { _ = _brokenCommits.insert(commit) } }
+    /// The next `times` boots take the second deployment although the first is the default and
+    /// nothing fell back: a bootloader whose menu was not made again after ostree wrote it.
+    func staleBootloader(times: Int) { locked { _staleBoots = times } }
 
     private func check(_ operation: String) throws {
         _log.append(operation)
@@ -79,7 +83,9 @@ final class FakeDevice: OSBackend, AppsBackend, BootFlags, HealthChecking, Reboo
                         _env["upgrade_available"] = "0"
                     }
                 }
-                let choice = _env["rollback"] == "1" && _deployments.count > 1 ? _deployments[1] : _deployments[0]
+                let stale = _staleBoots > 0 && _deployments.count > 1
+                if stale { _staleBoots -= 1 }
+                let choice = (_env["rollback"] == "1" || stale) && _deployments.count > 1 ? _deployments[1] : _deployments[0]
                 if _brokenCommits.contains(choice) { continue }
                 _booted = choice
                 _bootID = UUID().uuidString
