@@ -221,28 +221,23 @@ public struct UpdateStateMachine: Sendable {
 
     /// The staged deployment was lost before ostree-finalize-staged wrote it (a power cut or a
     /// crash during shutdown): the Target is not at fault, so it is staged and armed again. A
-    /// deployment lost every time (finalizing fails, /boot is full) rolls back after a few tries;
-    /// `retryBoot` shares the count.
+    /// deployment lost every time (finalizing fails, /boot is full) rolls back after a few tries.
     private mutating func restage(_ p: UpdateProgress) -> Action {
-        let count = (p.restages ?? 0) + 1
-        var again = p
-        again.restages = count
-        progress = again
-        if count > maxRestarts {
-            return startRollback("the staged deployment of \(p.target.osCommit.prefix(12)) was lost \(maxRestarts + 1) times before it was finalized at shutdown (see `journalctl -b -1 -u ostree-finalize-staged`)")
-        }
-        return go(to: .stageOS)
+        startOver(p, at: .stageOS, orRollBack: "the staged deployment of \(p.target.osCommit.prefix(12)) was lost \(maxRestarts + 1) times before it was finalized at shutdown (see `journalctl -b -1 -u ostree-finalize-staged`)")
     }
 
     private mutating func retryBoot(_ p: UpdateProgress) -> Action {
+        startOver(p, at: .armBootloader, orRollBack: "the bootloader booted \(boot.bootedCommit.map { String($0.prefix(12)) } ?? "no commit") instead of the new deployment \(p.target.osCommit.prefix(12)) \(maxRestarts + 1) times without counting a failed boot (\(boot.bootloaderFlags)): is its menu or config updated when ostree writes a deployment?")
+    }
+
+    /// The reboot into the new OS starts over at `step`; both causes share one count, and past
+    /// `maxRestarts` the update rolls back for `reason`.
+    private mutating func startOver(_ p: UpdateProgress, at step: UpdateStep, orRollBack reason: String) -> Action {
         let count = (p.restages ?? 0) + 1
         var again = p
         again.restages = count
         progress = again
-        if count > maxRestarts {
-            return startRollback("the bootloader booted \(boot.bootedCommit.map { String($0.prefix(12)) } ?? "no commit") instead of the new deployment \(p.target.osCommit.prefix(12)) \(maxRestarts + 1) times without counting a failed boot (\(boot.bootloaderFlags)): is its menu or config updated when ostree writes a deployment?")
-        }
-        return go(to: .armBootloader)
+        return count > maxRestarts ? startRollback(reason) : go(to: step)
     }
 
     private mutating func resumeRollback(_ p: UpdateProgress) -> Action {
