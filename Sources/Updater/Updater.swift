@@ -141,7 +141,7 @@ public final class Updater: Sendable {
         let boot = try await executor.observeBoot()
         return UpdaterStatus(current: try store.current(), previous: try store.previous(), inFlight: try store.progress(),
                              bad: try store.badTargets(), lastHealth: try store.lastHealth(), boot: boot,
-                             bootFlags: try? executor.bootFlags.state(), defaultCommit: try await executor.os.defaultCommit())
+                             bootFlags: try? executor.bootFlags.state(), defaultCommit: boot.nextCommit)
     }
 }
 

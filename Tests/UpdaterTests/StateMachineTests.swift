@@ -12,6 +12,14 @@ import Testing
         UpdateProgress(id: "x", target: t, from: v1, fromCommit: v1.osCommit, fromApps: v1.apps, kind: kind, startedAt: Date())
     }
 
+    /// The new-OS update to v2 recorded at `reboot`, asked for in boot `bootID`.
+    func awaitingReboot(since bootID: String) -> UpdateProgress {
+        var p = progress(v2os, kind: .newOS)
+        p.step = .reboot
+        p.rebootBootID = bootID
+        return p
+    }
+
     /// Runs every step to success and returns the steps performed.
     func drive(_ m: inout UpdateStateMachine, from action: UpdateStateMachine.Action) -> ([UpdateStep], UpdateStateMachine.Action) {
         var steps: [UpdateStep] = []
@@ -94,9 +102,7 @@ import Testing
     }
 
     @Test func bootingTheOldCommitWhilePendingRollsBackAndNamesTheBootCounter() {
-        var p = progress(v2os, kind: .newOS)
-        p.step = .reboot
-        p.rebootBootID = "b1"
+        let p = awaitingReboot(since: "b1")
         var m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b9", bootloaderFellBack: true,
                                                                       bootloaderFlags: "upgrade_available=0 bootcount=4 bootlimit=3 rollback=1"))
         #expect(m.handle(.resumed) == .perform(.markBad))
@@ -109,9 +115,7 @@ import Testing
     }
 
     @Test func aStagedDeploymentLostBeforeTheRebootIsStagedAgainNotMarkedBad() {
-        var p = progress(v2os, kind: .newOS)
-        p.step = .reboot
-        p.rebootBootID = "b1"
+        let p = awaitingReboot(since: "b1")
         // The power was cut before ostree-finalize-staged: the old commit booted and is still
         // the one that boots next; armed flags counted that boot.
         let lost = BootObservation(bootedCommit: commit(1), bootID: "b2", bootloaderFlags: "upgrade_available=1 bootcount=1 bootlimit=3",
@@ -125,9 +129,7 @@ import Testing
     }
 
     @Test func aLostStagedDeploymentWinsOverTheBootCounterAndIsRestagedAtArmToo() {
-        var p = progress(v2os, kind: .newOS)
-        p.step = .reboot
-        p.rebootBootID = "b1"
+        var p = awaitingReboot(since: "b1")
         // Power cuts kept the old commit booting while the flags counted past the limit.
         var m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b7", bootloaderFellBack: true,
                                                                       bootloaderFlags: "bootcount=4 bootlimit=3", nextCommit: commit(1)))
@@ -141,9 +143,7 @@ import Testing
     }
 
     @Test func aNewDeploymentTheBootloaderNeverTriedIsArmedAgainThenGivenUpOn() {
-        var p = progress(v2os, kind: .newOS)
-        p.step = .reboot
-        p.rebootBootID = "b0"
+        let p = awaitingReboot(since: "b0")
         // v2 is the deployment that boots next, the counter counted one boot, yet v1 booted: the
         // bootloader's menu still listed only v1 (made again from ostree's entries too late).
         let stale = BootObservation(bootedCommit: commit(1), bootID: "b1", bootloaderFlags: "upgrade_available=1 bootcount=1 bootlimit=3",
@@ -161,9 +161,7 @@ import Testing
     }
 
     @Test func aStagedDeploymentLostEveryTimeRollsBackAfterTheRestartLimit() {
-        var p = progress(v2os, kind: .newOS)
-        p.step = .reboot
-        p.rebootBootID = "b0"
+        let p = awaitingReboot(since: "b0")
         var m = UpdateStateMachine(progress: p, boot: BootObservation(bootedCommit: commit(1), bootID: "b1", nextCommit: commit(1)), maxRestarts: 3)
         for _ in 1...3 {
             #expect(m.handle(.resumed) == .perform(.stageOS))
